@@ -1,0 +1,5 @@
+import sys
+
+from crowd.cli import main
+
+sys.exit(main())

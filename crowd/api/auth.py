@@ -1,0 +1,66 @@
+"""Who may call: bearer secrets to principals, roles, rate limits.
+
+401 when the secret is missing or unknown, 403 when it is valid but may not
+do this, 404 (from the services) for another organization's objects, so a
+key cannot probe which ids exist.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from crowd.api.keys import BROKER, DATABASE, SETTINGS
+from crowd.errors import BrokerUnavailable, Forbidden, RateLimited, Unauthorized
+from crowd.identity.models import ApiKey, Principal, Worker
+from crowd.identity.service import authenticate
+from crowd.identity.tokens import Role
+
+log = logging.getLogger(__name__)
+
+_PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+async def principal(request: web.Request) -> Principal:
+    if (known := request.get(_PRINCIPAL)) is not None:
+        return known
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("send 'Authorization: Bearer <key or token>'")
+    found = await authenticate(request.app[DATABASE], secret.strip())
+    if found is None:
+        raise Unauthorized("the key or token is not valid")
+    request[_PRINCIPAL] = found
+    return found
+
+
+async def api_key(request: web.Request, *roles: Role) -> ApiKey:
+    """The calling API key, if its role is one of ``roles``."""
+    caller = await principal(request)
+    if not isinstance(caller, ApiKey) or caller.role not in roles:
+        allowed = " or ".join(role.value for role in roles)
+        raise Forbidden(f"this needs a {allowed} key")
+    await _rate_limit(request, f"key:{caller.id}", request.app[SETTINGS].key_rate_limit)
+    return caller
+
+
+async def worker(request: web.Request) -> Worker:
+    caller = await principal(request)
+    if not isinstance(caller, Worker):
+        raise Forbidden("this needs a worker token")
+    await _rate_limit(request, f"worker:{caller.id}", request.app[SETTINGS].worker_rate_limit)
+    return caller
+
+
+async def _rate_limit(request: web.Request, key: str, per_second: int) -> None:
+    if per_second <= 0:
+        return
+    try:
+        decision = await request.app[BROKER].hit(f"rate:{key}", per_second, 1.0)
+    except BrokerUnavailable:
+        log.warning("broker unavailable: rate limit not applied")
+        return
+    if not decision.allowed:
+        raise RateLimited("slow down", retry_after=decision.retry_after)

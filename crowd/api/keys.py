@@ -1,0 +1,15 @@
+"""Typed application keys: every resource the handlers reach, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from crowd.broker import Broker
+from crowd.clock import Clock
+from crowd.config import Settings
+from crowd.db.engine import Database
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+DATABASE = web.AppKey("database", Database)
+BROKER = web.AppKey("broker", Broker)

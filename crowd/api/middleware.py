@@ -1,0 +1,77 @@
+"""Request ids, access logs and the one place errors become problem+json."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from crowd.api.http import problem
+from crowd.errors import CrowdError, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
+from crowd.logs import request_id
+
+log = logging.getLogger("crowd.http")
+
+_GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+_HTTP_ERRORS: dict[int, type[CrowdError]] = {
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+}
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tag the request with an id (the caller's X-Request-ID if sane), log
+    one line for it, and echo the id back."""
+    given = request.headers.get("X-Request-ID", "")
+    rid = given if _GOOD_REQUEST_ID.match(given) else secrets.token_hex(8)
+    token = request_id.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = rid
+        return response
+    finally:
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        request_id.reset(token)
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error as problem+json. Unknown errors are logged with
+    their stack and answered with a bare 500 that leaks nothing."""
+    try:
+        return await handler(request)
+    except CrowdError as exc:
+        return problem(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = _HTTP_ERRORS.get(exc.status, CrowdError)(exc.reason)
+        response = problem(error)
+        response.set_status(exc.status)
+        return response
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return web.json_response(
+            {"type": "internal-error", "title": "Internal server error", "status": 500},
+            status=500,
+            content_type="application/problem+json",
+        )

@@ -1,0 +1,129 @@
+"""Request bodies, validated at the edge. pydantic stays here: services get
+plain values."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+MAX_TASKS_PER_BATCH = 10_000
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ProjectSettings(Body):
+    """Every setting a platform or operator may change, all optional."""
+
+    name: Name | None = None
+    instructions: Annotated[str, Field(max_length=100_000)] | None = None
+    labels: Annotated[list[Label], Field(min_length=2, max_length=100)] | None = None
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] | None = None
+    min_overlap: Annotated[int, Field(ge=1, le=100)] | None = None
+    max_overlap: Annotated[int, Field(ge=1, le=100)] | None = None
+    confidence_target: Annotated[float, Field(gt=0, le=1)] | None = None
+    lease_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] | None = None
+    gold_rate: Share | None = None
+    onboarding_tasks: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    onboarding_gold_rate: Share | None = None
+    min_gold_answers: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    min_accuracy: Share | None = None
+    gold_feedback: bool | None = None
+    reward: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    bonus: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    budget: Annotated[int, Field(ge=0, le=10**15)] | None = None
+    review_seconds: Annotated[int, Field(ge=0, le=365 * 24 * 3600)] | None = None
+    review_threshold: Share | None = None
+    min_seconds: Annotated[float, Field(ge=0, le=3600)] | None = None
+    min_human_answers: Annotated[int, Field(ge=0, le=100)] | None = None
+    show_predictions: bool | None = None
+    routing: Literal["depth_first", "uncertainty"] | None = None
+    min_reliability: Share | None = None
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> Self:
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be unique")
+        return self
+
+    def given(self) -> dict[str, Any]:
+        """The settings present in the request (``budget: null`` included)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class ProjectCreate(ProjectSettings):
+    name: Name
+    labels: Annotated[list[Label], Field(min_length=2, max_length=100)]
+
+    def values(self) -> dict[str, Any]:
+        """Every setting, defaults filled in."""
+        values = {**PROJECT_DEFAULTS, **self.given()}
+        if values.get("max_overlap") is None:  # fixed overlap unless asked
+            values["max_overlap"] = values["min_overlap"]
+        return values
+
+
+class ProjectPatch(ProjectSettings):
+    status: Literal["active", "paused"] | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        nullable = {"budget"}
+        for name, value in self.given().items():
+            if value is None and name not in nullable:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+#: The settings a new project gets unless the request says otherwise.
+PROJECT_DEFAULTS: dict[str, Any] = {
+    "instructions": "",
+    "priority": 0,
+    "min_overlap": 3,
+    "confidence_target": 0.9,
+    "lease_seconds": 600,
+    "gold_rate": 0.1,
+    "onboarding_tasks": 10,
+    "onboarding_gold_rate": 0.3,
+    "min_gold_answers": 5,
+    "min_accuracy": 0.6,
+    "gold_feedback": False,
+    "reward": 0,
+    "bonus": 0,
+    "currency": "USD",
+    "budget": None,
+    "review_seconds": 3 * 24 * 3600,
+    "review_threshold": 0.0,
+    "min_seconds": 0.0,
+    "min_human_answers": 1,
+    "show_predictions": False,
+    "routing": "depth_first",
+    "min_reliability": 0.0,
+}
+
+
+class TaskIn(Body):
+    external_id: ExternalId | None = None
+    data: dict[str, Any]
+    priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+
+
+class BatchIn(Body):
+    external_id: ExternalId | None = None
+    tasks: Annotated[list[TaskIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
+
+
+class AnswerIn(Body):
+    label: Label
+
+
+class WorkerIn(Body):
+    name: Name

@@ -1,0 +1,194 @@
+"""Platform and operator endpoints: projects, batches, results."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from crowd.api import query, views
+from crowd.api.auth import api_key
+from crowd.api.http import iso, parse, reply
+from crowd.api.keys import BROKER, CLOCK, DATABASE
+from crowd.api.models import BatchIn, ProjectCreate, ProjectPatch
+from crowd.errors import ValidationFailed
+from crowd.identity.tokens import Role
+from crowd.projects import service as projects
+from crowd.projects.service import BatchSubmission, TaskRow
+from crowd.results import service as results
+from crowd.results import store as results_store
+
+routes = web.RouteTableDef()
+
+PLATFORM = (Role.PLATFORM,)
+ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@routes.post("/api/v1/projects")
+async def create_project(request: web.Request) -> web.Response:
+    key = await api_key(request, *PLATFORM)
+    body = await parse(request, ProjectCreate)
+    project = await projects.create_project(request.app[DATABASE], request.app[CLOCK], key.organization_id, body.values())
+    return reply(views.project(project), status=201)
+
+
+@routes.get("/api/v1/projects/{project_id}")
+async def get_project(request: web.Request) -> web.Response:
+    key = await api_key(request, *ANY_KEY)
+    project = await projects.get_project(request.app[DATABASE], key.organization_id, request.match_info["project_id"])
+    return reply(views.project(project))
+
+
+@routes.patch("/api/v1/projects/{project_id}")
+async def patch_project(request: web.Request) -> web.Response:
+    key = await api_key(request, *ANY_KEY)
+    body = await parse(request, ProjectPatch)
+    app = request.app
+    project = await projects.update_project(
+        app[DATABASE], app[CLOCK], app[BROKER], key.organization_id, request.match_info["project_id"], body.given()
+    )
+    return reply(views.project(project))
+
+
+@routes.post("/api/v1/projects/{project_id}/batches")
+async def post_batch(request: web.Request) -> web.Response:
+    key = await api_key(request, *PLATFORM)
+    body = await _parse_batch(request)
+    app = request.app
+    batch, created = await projects.submit_batch(
+        app[DATABASE], app[CLOCK], app[BROKER], key.organization_id, request.match_info["project_id"], body
+    )
+    return reply(views.batch(batch), status=201 if created else 200)
+
+
+async def _parse_batch(request: web.Request) -> BatchSubmission:
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(f"Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    try:
+        body = await parse(request, BatchIn)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.detail + "; nothing was stored", errors=_row_errors(exc.extra["errors"])) from exc
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return BatchSubmission(
+        external_id=body.external_id,
+        idempotency_key=idempotency_key,
+        request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        tasks=[TaskRow(t.external_id, t.data, t.priority) for t in body.tasks],
+    )
+
+
+def _row_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Name the task row of each problem: ``loc ["tasks", 7, "data"]`` -> row 7."""
+    rows = []
+    for error in errors:
+        loc = error["loc"]
+        if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
+            field = ".".join(str(part) for part in loc[2:]) or None
+            rows.append({"row": loc[1], "field": field, "reason": error["msg"]})
+        else:
+            rows.append(error)
+    return rows
+
+
+@routes.get("/api/v1/batches/{batch_id}")
+async def get_batch(request: web.Request) -> web.Response:
+    key = await api_key(request, *ANY_KEY)
+    progress = await projects.get_batch(request.app[DATABASE], key.organization_id, request.match_info["batch_id"])
+    return reply(views.batch_progress(progress))
+
+
+@routes.get("/api/v1/projects/{project_id}/results")
+async def get_results(request: web.Request) -> web.StreamResponse:
+    key = await api_key(request, *ANY_KEY)
+    db = request.app[DATABASE]
+    project = await projects.get_project(db, key.organization_id, request.match_info["project_id"])
+    status = query.choice(request, "status", None, {"open", "completed"})
+    page_query = results.for_project(project.id, results_store.task_results, status=status)
+    posterior_columns = [f"posterior_{label}" for label in project.labels]
+
+    def csv_row(r: results_store.TaskResult) -> list[Any]:
+        posterior = r.posterior or {}
+        return [r.external_id, r.status, r.label or "", _num(r.confidence), r.answers] + [
+            _num(posterior.get(label)) for label in project.labels
+        ]
+
+    header = ["external_id", "status", "label", "confidence", "answers", *posterior_columns]
+    return await _export(request, page_query, views.task_result, header, csv_row)
+
+
+@routes.get("/api/v1/projects/{project_id}/answers")
+async def get_answers(request: web.Request) -> web.StreamResponse:
+    key = await api_key(request, *ANY_KEY)
+    project = await projects.get_project(request.app[DATABASE], key.organization_id, request.match_info["project_id"])
+    page_query = results.for_project(project.id, results_store.answer_rows)
+
+    def csv_row(a: results_store.AnswerRow) -> list[Any]:
+        return [a.task, a.worker, a.label, iso(a.created_at)]
+
+    return await _export(request, page_query, views.answer_row, ["task", "worker", "label", "created_at"], csv_row)
+
+
+async def _export(
+    request: web.Request,
+    page_query: results.PageQuery[Any],
+    view: Callable[[Any], dict[str, Any]],
+    header: list[str],
+    csv_row: Callable[[Any], list[Any]],
+) -> web.StreamResponse:
+    """``format=json``: one page with ``next_cursor``; ``jsonl`` and ``csv``:
+    everything after the cursor, streamed."""
+    db = request.app[DATABASE]
+    fmt = query.choice(request, "format", "json", {"json", "jsonl", "csv"})
+    cursor = request.query.get("cursor")
+    if fmt == "json":
+        limit = query.integer(request, "limit", 100, 1, 1000)
+        rows, next_cursor = await results.page(db, page_query, cursor, limit)
+        return reply({"items": [view(row) for row in rows], "next_cursor": next_cursor})
+    results.decode_cursor(cursor)  # a bad cursor is a 400 before the stream starts
+    rows_iter = results.stream(db, page_query, cursor)
+    if fmt == "jsonl":
+        lines = _jsonl(rows_iter, view)
+        return await _stream(request, "application/x-ndjson", lines)
+    return await _stream(request, "text/csv", _csv(rows_iter, header, csv_row))
+
+
+async def _jsonl(rows: AsyncIterator[Any], view: Callable[[Any], dict[str, Any]]) -> AsyncIterator[str]:
+    async for row in rows:
+        yield json.dumps(view(row), separators=(",", ":")) + "\n"
+
+
+async def _csv(rows: AsyncIterator[Any], header: list[str], csv_row: Callable[[Any], list[Any]]) -> AsyncIterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    async for row in rows:
+        writer.writerow(csv_row(row))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+async def _stream(request: web.Request, content_type: str, chunks: AsyncIterator[str]) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": f"{content_type}; charset=utf-8"})
+    await response.prepare(request)
+    pending: list[str] = []
+    async for chunk in chunks:
+        pending.append(chunk)
+        if len(pending) >= 500:
+            await response.write("".join(pending).encode())
+            pending.clear()
+    await response.write("".join(pending).encode())
+    await response.write_eof()
+    return response
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(round(value, 6))

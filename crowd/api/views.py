@@ -1,0 +1,80 @@
+"""How domain objects look on the wire."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crowd.api.http import iso
+from crowd.assignment.service import Lease, Receipt
+from crowd.identity.models import ApiKey, Worker
+from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, Project
+from crowd.results.store import AnswerRow, TaskResult
+
+_HIDDEN_PROJECT_FIELDS = {"organization_id", "created_at", "updated_at"}
+
+
+def project(p: Project) -> dict[str, Any]:
+    body = {name: getattr(p, name) for name in PROJECT_FIELDS if name not in _HIDDEN_PROJECT_FIELDS}
+    body.update(created_at=iso(p.created_at), updated_at=iso(p.updated_at))
+    return body
+
+
+def batch(b: Batch) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "project_id": b.project_id,
+        "external_id": b.external_id,
+        "task_count": b.task_count,
+        "created_at": iso(b.created_at),
+    }
+
+
+def batch_progress(progress: BatchProgress) -> dict[str, Any]:
+    return {
+        **batch(progress.batch),
+        "completed": progress.completed,
+        "answers": progress.answers,
+        "status": progress.status,
+    }
+
+
+def lease(granted: Lease) -> dict[str, Any]:
+    """What a worker sees of a task: never its id, never whether it is gold."""
+    p = granted.project
+    return {
+        "assignment_id": granted.offer.public_id,
+        "expires_at": iso(granted.offer.expires_at),
+        "data": granted.offer.data,
+        "project": {"id": p.id, "name": p.name, "instructions": p.instructions, "labels": p.labels},
+    }
+
+
+def receipt(r: Receipt) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": r.status, "assignment_id": r.public_id}
+    if r.label is not None:
+        body["label"] = r.label
+    body["at"] = iso(r.at)
+    return body
+
+
+def task_result(r: TaskResult) -> dict[str, Any]:
+    return {
+        "external_id": r.external_id,
+        "status": r.status,
+        "label": r.label,
+        "confidence": r.confidence,
+        "posterior": r.posterior,
+        "answers": r.answers,
+    }
+
+
+def answer_row(a: AnswerRow) -> dict[str, Any]:
+    return {"task": a.task, "worker": a.worker, "label": a.label, "created_at": iso(a.created_at)}
+
+
+def worker(w: Worker) -> dict[str, Any]:
+    return {"id": w.id, "name": w.name, "blocked": w.blocked, "created_at": iso(w.created_at)}
+
+
+def api_key(k: ApiKey) -> dict[str, Any]:
+    return {"id": k.id, "name": k.name, "role": k.role.value, "organization_id": k.organization_id}

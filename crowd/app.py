@@ -1,0 +1,82 @@
+"""The application factory: every resource is created here, inside cleanup
+contexts, and closed in reverse order on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from crowd.api import operator, platform, worker
+from crowd.api.http import problem, reply
+from crowd.api.keys import BROKER, CLOCK, DATABASE, SETTINGS
+from crowd.api.middleware import problems, request_context
+from crowd.assignment.service import Engine, sweep_expired
+from crowd.broker import open_broker
+from crowd.clock import Clock, SystemClock
+from crowd.config import Settings
+from crowd.db.engine import create_database
+from crowd.errors import ServiceUnavailable
+from crowd.jobs import run_as_leader
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, problems],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app.cleanup_ctx.extend([_database, _broker, _sweeper])
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.add_routes(platform.routes)
+    app.add_routes(operator.routes)
+    app.add_routes(worker.routes)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    app[DATABASE] = create_database(app[SETTINGS])
+    yield
+    await app[DATABASE].dispose()
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[BROKER] = await open_broker(settings.redis_url, prefix=settings.redis_prefix)
+    yield
+    await app[BROKER].close()
+
+
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Release expired leases in the background, one process at a time."""
+    engine = Engine(app[DATABASE], app[BROKER], app[CLOCK])
+
+    async def sweep() -> None:
+        await sweep_expired(engine)
+
+    interval = app[SETTINGS].sweep_interval_seconds
+    task = asyncio.create_task(run_as_leader(app[BROKER], "sweeper", interval, sweep))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return reply({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database and the broker answer."""
+    try:
+        await request.app[DATABASE].ping()
+        await request.app[BROKER].ping()
+    except ServiceUnavailable as exc:
+        return problem(exc)
+    return reply({"status": "ready"})

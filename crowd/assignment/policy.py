@@ -1,0 +1,68 @@
+"""Pure rules of the assignment engine: what an answer may take, and how a
+finished task is labelled until the consensus engine decides it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+LEASED = "leased"
+ANSWERED = "answered"
+SKIPPED = "skipped"
+EXPIRED = "expired"
+
+
+class AnswerFit(Enum):
+    """Where an incoming answer fits in its task's overlap."""
+
+    LEASE_SLOT = "lease-slot"
+    """The lease still holds its slot (even if past due but not yet swept)."""
+    FREE_SLOT = "free-slot"
+    """The lease expired and was released, but the task still needs answers."""
+    NO_SLOT = "no-slot"
+    """The lease expired and the task no longer needs this answer."""
+    CLOSED = "closed"
+    """The worker skipped this assignment."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    open: bool
+    answer_count: int
+    lease_count: int
+    target_overlap: int
+
+    @property
+    def free(self) -> int:
+        return self.target_overlap - self.answer_count - self.lease_count
+
+
+def fit_answer(assignment_status: str, task: Slots) -> AnswerFit:
+    """Invariant 4: an expired lease's answer is taken only if the task
+    still needs it."""
+    if assignment_status == LEASED:
+        return AnswerFit.LEASE_SLOT
+    if assignment_status == SKIPPED:
+        return AnswerFit.CLOSED
+    if task.open and task.free > 0:
+        return AnswerFit.FREE_SLOT
+    return AnswerFit.NO_SLOT
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    label: str
+    confidence: float
+    posterior: dict[str, float]
+
+
+def majority(labels: Sequence[str], votes: Sequence[str]) -> Outcome:
+    """The most voted label, ties going to the label listed first in the
+    project; confidence is its share of the votes."""
+    counts = Counter(votes)
+    total = len(votes)
+    best = max(labels, key=lambda label: (counts[label], -labels.index(label)))
+    posterior = {label: counts[label] / total for label in labels}
+    return Outcome(best, posterior[best], posterior)

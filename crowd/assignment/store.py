@@ -1,0 +1,336 @@
+"""SQL of the assignment engine: claims, leases, answers.
+
+The claim is the hot path. On PostgreSQL it is one statement: pick the first
+task of the claim index this worker may take, skipping rows other claims hold
+(``FOR UPDATE SKIP LOCKED``), take a lease slot on it and insert the
+assignment. ``SKIP LOCKED`` re-checks a row under its lock, so a slot taken by
+a claim that committed meanwhile is seen; this is why the free-slot test reads
+counters on the task row itself (``answer_count``, ``lease_count``) rather
+than counting assignments. SQLite has no row locks (and SQLAlchemy would drop
+``SKIP LOCKED`` silently): there the same candidate query runs inside the
+single-writer transaction ``Database.transaction`` opens with ``BEGIN
+IMMEDIATE``, which excludes every other writer for its duration.
+
+Lock order, the same everywhere so transactions never wait on each other in a
+cycle: assignment row first, then its task row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, bindparam, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Outcome, Slots
+from crowd.db.schema import answers, assignments, tasks
+from crowd.db.types import Json, UtcDateTime
+from crowd.ids import AssignmentId, ProjectId, TaskId, WorkerId
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    id: int
+    public_id: AssignmentId
+    project_id: ProjectId
+    task_id: TaskId
+    worker_id: WorkerId
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A lease as the worker sees it: the assignment handle and the data."""
+
+    public_id: AssignmentId
+    project_id: ProjectId
+    expires_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    label: str
+    created_at: datetime
+
+
+# The one definition of "a task this worker may take now", shared by both
+# dialects. Literals, not parameters, for status and gold: PostgreSQL only
+# uses the partial index ix_tasks_claim when it can see they match its WHERE.
+_CANDIDATE = """
+    SELECT t.id
+    FROM tasks AS t
+    WHERE t.project_id = :project_id
+      -- open, real (not gold) tasks: the predicate of ix_tasks_claim
+      AND t.status = 'open' AND NOT t.is_gold
+      -- a slot is free: answers plus live leases below the target overlap
+      AND t.answer_count + t.lease_count < t.target_overlap
+      -- never given to this worker, not even after a skip or an expiry;
+      -- a probe of the unique index on assignments (worker_id, task_id)
+      AND NOT EXISTS (
+          SELECT 1 FROM assignments AS a
+          WHERE a.worker_id = :worker_id AND a.task_id = t.id)
+    -- walk ix_tasks_claim in order: priority, then closest to completion
+    -- (most answers, so batches finish), then oldest
+    ORDER BY t.priority DESC, t.answer_count DESC, t.id
+    LIMIT 1
+"""
+
+_PG_CLAIM = text(
+    f"""
+    WITH candidate AS (
+        {_CANDIDATE}
+        -- a task another claim holds is passed over, not waited for
+        FOR UPDATE SKIP LOCKED
+    ), taken AS (
+        UPDATE tasks AS t SET lease_count = t.lease_count + 1
+        FROM candidate WHERE t.id = candidate.id
+        RETURNING t.id, t.data
+    ), leased AS (
+        INSERT INTO assignments
+            (public_id, project_id, task_id, worker_id, status, issued_at, expires_at)
+        SELECT :public_id, :project_id, taken.id, :worker_id, 'leased', :now, :expires_at
+        FROM taken
+        RETURNING task_id
+    )
+    SELECT taken.data FROM leased JOIN taken ON taken.id = leased.task_id
+    """
+).bindparams(bindparam("now", type_=UtcDateTime()), bindparam("expires_at", type_=UtcDateTime()))
+_PG_CLAIM = _PG_CLAIM.columns(data=Json)  # type: ignore[assignment]
+
+# Expired leases free their slots. Rows an answer or another sweep holds are
+# skipped: the answer will settle its own lease.
+_PG_EXPIRE = text(
+    """
+    WITH overdue AS (
+        SELECT id FROM assignments
+        WHERE status = 'leased' AND expires_at <= :now
+          AND (CAST(:project_id AS text) IS NULL OR project_id = :project_id)
+        ORDER BY expires_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ), expired AS (
+        UPDATE assignments AS a SET status = 'expired', closed_at = :now
+        FROM overdue WHERE a.id = overdue.id
+        RETURNING a.task_id
+    ), freed AS (
+        SELECT task_id, count(*) AS n FROM expired GROUP BY task_id
+    ), released AS (
+        UPDATE tasks AS t SET lease_count = t.lease_count - freed.n
+        FROM freed WHERE t.id = freed.task_id
+        RETURNING t.project_id
+    )
+    SELECT DISTINCT project_id FROM released
+    """
+).bindparams(bindparam("now", type_=UtcDateTime()))
+
+
+async def claim(
+    conn: AsyncConnection,
+    project_id: ProjectId,
+    worker_id: WorkerId,
+    public_id: AssignmentId,
+    now: datetime,
+    expires_at: datetime,
+) -> Offer | None:
+    """Lease the first task this worker may take, or None."""
+    params = {
+        "project_id": project_id,
+        "worker_id": worker_id,
+        "public_id": public_id,
+        "now": now,
+        "expires_at": expires_at,
+    }
+    if conn.dialect.name == "postgresql":
+        data = (await conn.execute(_PG_CLAIM, params)).scalar()
+    else:
+        data = await _sqlite_claim(conn, params)
+    return None if data is None else Offer(public_id, project_id, expires_at, data)
+
+
+async def _sqlite_claim(conn: AsyncConnection, params: dict[str, Any]) -> dict[str, Any] | None:
+    candidate = text(_CANDIDATE)
+    task_id = (await conn.execute(candidate, params)).scalar()
+    if task_id is None:
+        return None
+    await conn.execute(update(tasks).where(tasks.c.id == task_id).values(lease_count=tasks.c.lease_count + 1))
+    await conn.execute(
+        insert(assignments).values(
+            public_id=params["public_id"],
+            project_id=params["project_id"],
+            task_id=task_id,
+            worker_id=params["worker_id"],
+            status=LEASED,
+            issued_at=params["now"],
+            expires_at=params["expires_at"],
+        )
+    )
+    data: dict[str, Any] = (await conn.execute(select(tasks.c.data).where(tasks.c.id == task_id))).scalar_one()
+    return data
+
+
+async def expire_overdue(
+    conn: AsyncConnection, now: datetime, *, project_id: ProjectId | None = None, limit: int = 1000
+) -> set[ProjectId]:
+    """Release up to ``limit`` overdue leases; the projects that got slots back."""
+    if conn.dialect.name == "postgresql":
+        params = {"now": now, "project_id": project_id, "limit": limit}
+        return {ProjectId(pid) for pid in (await conn.execute(_PG_EXPIRE, params)).scalars()}
+    return await _sqlite_expire(conn, now, project_id, limit)
+
+
+async def _sqlite_expire(
+    conn: AsyncConnection, now: datetime, project_id: ProjectId | None, limit: int
+) -> set[ProjectId]:
+    query = (
+        select(assignments.c.id, assignments.c.task_id, assignments.c.project_id)
+        .where(assignments.c.status == LEASED, assignments.c.expires_at <= now)
+        .order_by(assignments.c.expires_at)
+        .limit(limit)
+    )
+    if project_id is not None:
+        query = query.where(assignments.c.project_id == project_id)
+    overdue = (await conn.execute(query)).all()
+    if not overdue:
+        return set()
+    ids = [row.id for row in overdue]
+    await conn.execute(
+        update(assignments).where(assignments.c.id.in_(ids)).values(status=EXPIRED, closed_at=now)
+    )
+    for task_id, n in sorted(Counter(row.task_id for row in overdue).items()):
+        await conn.execute(update(tasks).where(tasks.c.id == task_id).values(lease_count=tasks.c.lease_count - n))
+    return {ProjectId(row.project_id) for row in overdue}
+
+
+async def live_lease(
+    conn: AsyncConnection, worker_id: WorkerId, now: datetime, project_id: ProjectId | None = None
+) -> Offer | None:
+    """The worker's unexpired lease (in the project, if given)."""
+    query = (
+        select(assignments.c.public_id, assignments.c.project_id, assignments.c.expires_at, tasks.c.data)
+        .join(tasks, tasks.c.id == assignments.c.task_id)
+        .where(
+            assignments.c.worker_id == worker_id,
+            assignments.c.status == LEASED,
+            assignments.c.expires_at > now,
+        )
+        .order_by(assignments.c.expires_at)
+        .limit(1)
+    )
+    if project_id is not None:
+        query = query.where(assignments.c.project_id == project_id)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return Offer(AssignmentId(row.public_id), ProjectId(row.project_id), row.expires_at, row.data)
+
+
+async def assignment_for_update(
+    conn: AsyncConnection, public_id: str, worker_id: WorkerId
+) -> Assignment | None:
+    """The worker's assignment, locked; None if it is not theirs."""
+    query = (
+        select(assignments)
+        .where(assignments.c.public_id == public_id, assignments.c.worker_id == worker_id)
+        .with_for_update()
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return _assignment(row) if row else None
+
+
+async def task_slots_for_update(conn: AsyncConnection, task_id: TaskId) -> Slots:
+    query = (
+        select(tasks.c.status, tasks.c.answer_count, tasks.c.lease_count, tasks.c.target_overlap)
+        .where(tasks.c.id == task_id)
+        .with_for_update()
+    )
+    row = (await conn.execute(query)).one()
+    return Slots(row.status == "open", row.answer_count, row.lease_count, row.target_overlap)
+
+
+async def record_answer(
+    conn: AsyncConnection, assignment: Assignment, label: str, now: datetime, *, held_slot: bool
+) -> StoredAnswer:
+    """Store the answer, close the assignment and count it on the task; the
+    answer takes over the lease's slot (``held_slot``) or a free one."""
+    duration_ms = max(0, int((now - assignment.issued_at).total_seconds() * 1000))
+    await conn.execute(
+        insert(answers).values(
+            assignment_id=assignment.id,
+            project_id=assignment.project_id,
+            task_id=assignment.task_id,
+            worker_id=assignment.worker_id,
+            label=label,
+            duration_ms=duration_ms,
+            created_at=now,
+        )
+    )
+    await _close(conn, assignment, ANSWERED, now)
+    counts: dict[str, Any] = {"answer_count": tasks.c.answer_count + 1}
+    if held_slot:
+        counts["lease_count"] = tasks.c.lease_count - 1
+    await conn.execute(update(tasks).where(tasks.c.id == assignment.task_id).values(**counts))
+    return StoredAnswer(label, now)
+
+
+async def release_lease(conn: AsyncConnection, assignment: Assignment, status: str, now: datetime) -> None:
+    """Close a live lease without an answer (skip): its slot is free again."""
+    await _close(conn, assignment, status, now)
+    await conn.execute(
+        update(tasks).where(tasks.c.id == assignment.task_id).values(lease_count=tasks.c.lease_count - 1)
+    )
+
+
+async def _close(conn: AsyncConnection, assignment: Assignment, status: str, now: datetime) -> None:
+    await conn.execute(
+        update(assignments).where(assignments.c.id == assignment.id).values(status=status, closed_at=now)
+    )
+
+
+async def answer_of(conn: AsyncConnection, assignment_id: int) -> StoredAnswer:
+    query = select(answers.c.label, answers.c.created_at).where(answers.c.assignment_id == assignment_id)
+    row = (await conn.execute(query)).one()
+    return StoredAnswer(row.label, row.created_at)
+
+
+async def closed_at(conn: AsyncConnection, assignment_id: int) -> datetime:
+    query = select(assignments.c.closed_at).where(assignments.c.id == assignment_id)
+    value: datetime = (await conn.execute(query)).scalar_one()
+    return value
+
+
+async def task_votes(conn: AsyncConnection, task_id: TaskId) -> list[str]:
+    query = select(answers.c.label).where(answers.c.task_id == task_id).order_by(answers.c.id)
+    return list((await conn.execute(query)).scalars())
+
+
+async def complete_task(conn: AsyncConnection, task_id: TaskId, outcome: Outcome, now: datetime) -> None:
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id)
+        .values(
+            status="completed",
+            label=outcome.label,
+            confidence=outcome.confidence,
+            posterior=outcome.posterior,
+            completed_at=now,
+        )
+    )
+
+
+def _assignment(row: RowMapping) -> Assignment:
+    return Assignment(
+        id=row["id"],
+        public_id=AssignmentId(row["public_id"]),
+        project_id=ProjectId(row["project_id"]),
+        task_id=TaskId(row["task_id"]),
+        worker_id=WorkerId(row["worker_id"]),
+        status=row["status"],
+        issued_at=row["issued_at"],
+        expires_at=row["expires_at"],
+    )

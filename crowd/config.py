@@ -1,0 +1,42 @@
+"""The one settings object, read from the environment (``CROWD_`` prefix) by
+the CLI and passed down. Library modules never read ``os.environ``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./crowd.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CROWD_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    redis_prefix: str = "crowd:"
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    db_timeout_seconds: float = Field(5.0, gt=0)
+    """How long a request waits for a pooled connection or a statement before 503."""
+
+    sweep_interval_seconds: float = Field(5.0, gt=0)
+    """How often the leader sweeps expired leases (claims also count expiry live)."""
+    max_wait_seconds: int = Field(30, ge=0, le=300)
+    """Upper bound of ``GET /api/v1/work/next?wait=N``."""
+
+    worker_rate_limit: int = Field(50, ge=0)
+    """Requests per second per worker token; 0 disables."""
+    key_rate_limit: int = Field(200, ge=0)
+    """Requests per second per API key; 0 disables."""
+
+    webhooks_allow_private: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,228 @@
+"""The tables: the one source of truth for the Alembic migrations.
+
+Every invariant a constraint can hold is held by one here, so a bug in the
+code fails loudly instead of double-assigning or double-counting:
+
+- ``assignments (worker_id, task_id)`` unique: a worker never gets a task twice
+  (invariant 2), and the index makes the "never given to this worker" probe of
+  the claim an index lookup instead of a scan.
+- ``answers.assignment_id`` unique: one answer per assignment (invariant 3).
+- ``tasks``: ``answer_count + lease_count <= target_overlap`` (invariant 1).
+- one live lease per worker and project (partial unique index).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from crowd.db.types import BigId, Json, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = 32  # length of the prefixed random ids ("prj_…", "wrk_…")
+NAME = 200
+LABEL = 200
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    CheckConstraint("role IN ('platform', 'operator')", name="role"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(NAME), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint("status IN ('active', 'blocked')", name="status"),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("name", String(NAME), nullable=False),
+    Column("instructions", Text(), nullable=False, server_default=""),
+    Column("labels", Json, nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("priority", Integer(), nullable=False, server_default="0"),
+    # overlap and leases
+    Column("min_overlap", Integer(), nullable=False),
+    Column("max_overlap", Integer(), nullable=False),
+    Column("confidence_target", Float(), nullable=False),
+    Column("lease_seconds", Integer(), nullable=False),
+    # gold
+    Column("gold_rate", Float(), nullable=False),
+    Column("onboarding_tasks", Integer(), nullable=False),
+    Column("onboarding_gold_rate", Float(), nullable=False),
+    Column("min_gold_answers", Integer(), nullable=False),
+    Column("min_accuracy", Float(), nullable=False),
+    Column("gold_feedback", Boolean(), nullable=False),
+    # pay, in integer minor units of ``currency``
+    Column("reward", Integer(), nullable=False),
+    Column("bonus", Integer(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("budget", Integer(), nullable=True),
+    Column("review_seconds", Integer(), nullable=False),
+    # quality and routing
+    Column("review_threshold", Float(), nullable=False),
+    Column("min_seconds", Float(), nullable=False),
+    Column("min_human_answers", Integer(), nullable=False),
+    Column("show_predictions", Boolean(), nullable=False),
+    Column("routing", String(16), nullable=False),
+    Column("min_reliability", Float(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("status IN ('active', 'paused')", name="status"),
+    CheckConstraint("min_overlap >= 1 AND max_overlap >= min_overlap", name="overlap"),
+    CheckConstraint("confidence_target > 0 AND confidence_target <= 1", name="confidence_target"),
+    CheckConstraint("lease_seconds >= 1", name="lease_seconds"),
+    CheckConstraint("gold_rate >= 0 AND gold_rate <= 1", name="gold_rate"),
+    CheckConstraint("reward >= 0 AND bonus >= 0 AND (budget IS NULL OR budget >= 0)", name="money"),
+    CheckConstraint("routing IN ('depth_first', 'uncertainty')", name="routing"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False),
+    Column("external_id", String(NAME), nullable=True),
+    Column("idempotency_key", String(NAME), nullable=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("task_count", Integer(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("project_id", "external_id"),
+    UniqueConstraint("project_id", "idempotency_key"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False),
+    Column("batch_id", String(ID), ForeignKey("batches.id"), nullable=True),
+    Column("external_id", String(NAME), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("priority", Integer(), nullable=False, server_default="0"),
+    Column("is_gold", Boolean(), nullable=False, server_default="0"),
+    Column("gold_label", String(LABEL), nullable=True),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("target_overlap", Integer(), nullable=False),
+    Column("answer_count", Integer(), nullable=False, server_default="0"),
+    Column("lease_count", Integer(), nullable=False, server_default="0"),
+    Column("label", String(LABEL), nullable=True),
+    Column("confidence", Float(), nullable=True),
+    Column("posterior", Json, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("project_id", "external_id"),
+    CheckConstraint("status IN ('open', 'completed')", name="status"),
+    CheckConstraint("answer_count >= 0 AND lease_count >= 0", name="counts"),
+    CheckConstraint("answer_count + lease_count <= target_overlap", name="overlap"),
+    CheckConstraint("(gold_label IS NOT NULL) = is_gold", name="gold_label"),
+    # The claim walks this index in order and stops at the first task it may
+    # take: open real tasks of one project, by priority, then most answered
+    # (closest to completion, so batches finish), then oldest.
+    Index(
+        "ix_tasks_claim",
+        "project_id",
+        text("priority DESC"),
+        text("answer_count DESC"),
+        "id",
+        postgresql_where=text("status = 'open' AND NOT is_gold"),
+        sqlite_where=text("status = 'open' AND NOT is_gold"),
+    ),
+    Index("ix_tasks_batch_id_status", "batch_id", "status"),
+    Index("ix_tasks_project_id_id", "project_id", "id"),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False),
+    Column("task_id", BigId, ForeignKey("tasks.id"), nullable=False),
+    Column("worker_id", String(ID), ForeignKey("workers.id"), nullable=False),
+    Column("status", String(16), nullable=False, server_default="leased"),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    CheckConstraint("status IN ('leased', 'answered', 'skipped', 'expired')", name="status"),
+    UniqueConstraint("worker_id", "task_id"),
+    Index("ix_assignments_task_id", "task_id"),
+    # At most one live lease per worker and project: a second concurrent
+    # /work/next of the same worker loses on this index and gets the first one.
+    Index(
+        "ix_assignments_live_lease",
+        "worker_id",
+        "project_id",
+        unique=True,
+        postgresql_where=text("status = 'leased'"),
+        sqlite_where=text("status = 'leased'"),
+    ),
+    Index(
+        "ix_assignments_expiry",
+        "expires_at",
+        postgresql_where=text("status = 'leased'"),
+        sqlite_where=text("status = 'leased'"),
+    ),
+)
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("assignment_id", BigId, ForeignKey("assignments.id"), nullable=False, unique=True),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False),
+    Column("task_id", BigId, ForeignKey("tasks.id"), nullable=False),
+    Column("worker_id", String(ID), ForeignKey("workers.id"), nullable=False),
+    Column("label", String(LABEL), nullable=False),
+    Column("duration_ms", Integer(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_answers_task_id", "task_id"),
+    Index("ix_answers_worker_id", "worker_id"),
+    Index("ix_answers_project_id_id", "project_id", "id"),
+)

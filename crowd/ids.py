@@ -1,0 +1,24 @@
+"""Identifiers. Public ids are prefixed random strings, so an id says what it
+names ("prj_…" is a project) and reveals neither counts nor order."""
+
+from __future__ import annotations
+
+import secrets
+from typing import NewType
+
+OrganizationId = NewType("OrganizationId", str)
+ApiKeyId = NewType("ApiKeyId", str)
+WorkerId = NewType("WorkerId", str)
+ProjectId = NewType("ProjectId", str)
+BatchId = NewType("BatchId", str)
+AssignmentId = NewType("AssignmentId", str)
+"""The opaque public id of an assignment: the only handle a worker gets."""
+TaskId = NewType("TaskId", int)
+"""Internal; never leaves the server toward a worker."""
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+
+def new_id(prefix: str, length: int = 20) -> str:
+    """``prefix_`` + ``length`` random base32 characters (100 bits at 20)."""
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))

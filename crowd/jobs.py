@@ -1,0 +1,51 @@
+"""Periodic jobs that one server process at a time should run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from crowd.broker import Broker
+from crowd.errors import BrokerUnavailable, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+async def run_as_leader(broker: Broker, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Every ``interval`` seconds, run ``job`` if this process holds the
+    ``name`` lock. The lock lives three intervals, so a dead leader's job
+    moves to another process within that time. Without a broker there is no
+    leader: jobs pause (claims still count expiry live)."""
+    token: str | None = None
+    ttl = interval * 3
+    try:
+        while True:
+            token = await _keep_lock(broker, name, token, ttl)
+            if token is not None:
+                try:
+                    await job()
+                except ServiceUnavailable as exc:
+                    log.warning("periodic job skipped", extra={"job": name, "reason": exc.detail})
+                except Exception:
+                    log.exception("periodic job failed", extra={"job": name})
+            await asyncio.sleep(interval)
+    finally:
+        if token is not None:
+            await asyncio.shield(_release(broker, name, token))
+
+
+async def _keep_lock(broker: Broker, name: str, token: str | None, ttl: float) -> str | None:
+    try:
+        if token is not None and await broker.extend_lock(f"job:{name}", token, ttl):
+            return token
+        return await broker.acquire_lock(f"job:{name}", ttl)
+    except BrokerUnavailable:
+        return None
+
+
+async def _release(broker: Broker, name: str, token: str) -> None:
+    try:
+        await broker.release_lock(f"job:{name}", token)
+    except BrokerUnavailable:
+        pass

@@ -1,0 +1,172 @@
+"""Use cases for projects and batches: one transaction each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.assignment import completion
+from crowd.assignment.signals import announce_work
+from crowd.broker import Broker
+from crowd.clock import Clock
+from crowd.db.engine import Database, RetryTransaction, is_unique_violation
+from crowd.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFailed
+from crowd.ids import BatchId, OrganizationId, ProjectId, new_id
+from crowd.projects import store
+from crowd.projects.models import Batch, BatchProgress, NewTask, Project
+from crowd.projects.policy import settings_errors
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    external_id: str | None
+    data: dict[str, Any]
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSubmission:
+    external_id: str | None
+    idempotency_key: str | None
+    request_hash: str
+    """Digest of the canonical request: the same batch sent twice has the same hash."""
+    tasks: list[TaskRow]
+
+
+async def create_project(db: Database, clock: Clock, organization_id: OrganizationId, values: dict[str, Any]) -> Project:
+    now = clock.now()
+    row = {**values, "id": new_id("prj"), "organization_id": organization_id, "created_at": now, "updated_at": now}
+    async with db.transaction() as conn:
+        return await store.insert_project(conn, row)
+
+
+async def get_project(db: Database, organization_id: OrganizationId, project_id: str) -> Project:
+    async with db.read() as conn:
+        return await _project(conn, organization_id, project_id)
+
+
+async def update_project(
+    db: Database, clock: Clock, broker: Broker, organization_id: OrganizationId, project_id: str, changes: dict[str, Any]
+) -> Project:
+    async with db.transaction() as conn:
+        before = await _project(conn, organization_id, project_id)
+        merged = {**_settings(before), **changes}
+        if errors := settings_errors(merged):
+            raise ValidationFailed("the settings contradict each other", errors=errors)
+        if "labels" in changes and changes["labels"] != before.labels and await store.project_has_answers(conn, before.id):
+            raise Conflict("labels cannot change once the project has answers")
+        after = await store.update_project(conn, before.id, {**changes, "updated_at": clock.now()})
+        if (after.min_overlap, after.max_overlap) != (before.min_overlap, before.max_overlap):
+            await _retarget(conn, before, after, clock)
+    await announce_work(broker, after.id)
+    return after
+
+
+async def _retarget(conn: AsyncConnection, before: Project, after: Project, clock: Clock) -> None:
+    """Carry an overlap change over to the open tasks: each keeps the extra
+    answers it was given beyond the old minimum, within the new bounds; tasks
+    that now have enough answers complete."""
+    shift = after.min_overlap - before.min_overlap
+    await store.shift_targets(conn, after.id, shift, after.min_overlap, after.max_overlap)
+    for task_id in await store.tasks_due(conn, after.id):
+        await completion.settle(conn, after, task_id, clock.now())
+
+
+async def submit_batch(
+    db: Database, clock: Clock, broker: Broker, organization_id: OrganizationId, project_id: str, batch: BatchSubmission
+) -> tuple[Batch, bool]:
+    """Store a batch and its tasks; ``(batch, created)``. The same batch sent
+    again (same Idempotency-Key or external_id, same content) returns the
+    stored one with ``created`` false and writes nothing."""
+
+    async def work(conn: AsyncConnection) -> tuple[Batch, bool]:
+        project = await _project(conn, organization_id, project_id)
+        if (stored := await _replay(conn, project.id, batch)) is not None:
+            return stored, False
+        try:
+            return await _insert_batch(conn, project, batch, clock), True
+        except IntegrityError as exc:  # a concurrent twin won the race: look again
+            if is_unique_violation(exc):
+                raise RetryTransaction from exc
+            raise
+
+    stored, created = await db.retrying(work)
+    if created:
+        await announce_work(broker, stored.project_id)
+    return stored, created
+
+
+async def _replay(conn: AsyncConnection, project_id: ProjectId, batch: BatchSubmission) -> Batch | None:
+    if batch.idempotency_key is not None:
+        stored = await store.batch_by_idempotency_key(conn, project_id, batch.idempotency_key)
+        if stored is not None:
+            if stored.request_hash != batch.request_hash:
+                raise IdempotencyKeyReused()
+            return stored
+    if batch.external_id is not None:
+        stored = await store.batch_by_external_id(conn, project_id, batch.external_id)
+        if stored is not None:
+            if stored.request_hash != batch.request_hash:
+                raise Conflict(f"batch external_id {batch.external_id!r} was already used for other tasks")
+            return stored
+    return None
+
+
+async def _insert_batch(conn: AsyncConnection, project: Project, submission: BatchSubmission, clock: Clock) -> Batch:
+    batch_id = BatchId(new_id("bat"))
+    rows = [
+        NewTask(row.external_id or f"{batch_id}-{i}", row.data, row.priority) for i, row in enumerate(submission.tasks)
+    ]
+    await _check_external_ids(conn, project.id, rows)
+    batch = Batch(
+        id=batch_id,
+        project_id=project.id,
+        external_id=submission.external_id,
+        idempotency_key=submission.idempotency_key,
+        request_hash=submission.request_hash,
+        task_count=len(rows),
+        created_at=clock.now(),
+    )
+    await store.insert_batch(conn, batch)
+    await store.insert_tasks(conn, project, batch.id, rows, batch.created_at)
+    return batch
+
+
+async def _check_external_ids(conn: AsyncConnection, project_id: ProjectId, rows: list[NewTask]) -> None:
+    errors: list[dict[str, Any]] = []
+    first_row: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if row.external_id in first_row:
+            errors.append(_row_error(i, f"duplicates the external_id of row {first_row[row.external_id]}"))
+        first_row.setdefault(row.external_id, i)
+    taken = await store.existing_external_ids(conn, project_id, list(first_row))
+    errors += [_row_error(i, "a task with this external_id already exists") for i, r in enumerate(rows) if r.external_id in taken]
+    if errors:
+        errors.sort(key=lambda e: e["row"])
+        raise ValidationFailed(f"{len(errors)} task row(s) are invalid; nothing was stored", errors=errors)
+
+
+def _row_error(row: int, reason: str) -> dict[str, Any]:
+    return {"row": row, "field": "external_id", "reason": reason}
+
+
+async def get_batch(db: Database, organization_id: OrganizationId, batch_id: str) -> BatchProgress:
+    async with db.read() as conn:
+        batch = await store.batch_by_id(conn, batch_id)
+        if batch is None or await store.project_by_id(conn, batch.project_id, organization_id=organization_id) is None:
+            raise NotFound(f"no batch {batch_id}")
+        return await store.batch_progress(conn, batch)
+
+
+async def _project(conn: AsyncConnection, organization_id: OrganizationId, project_id: str) -> Project:
+    project = await store.project_by_id(conn, project_id, organization_id=organization_id)
+    if project is None:
+        raise NotFound(f"no project {project_id}")
+    return project
+
+
+def _settings(project: Project) -> dict[str, Any]:
+    return {"min_overlap": project.min_overlap, "max_overlap": project.max_overlap}

@@ -1,0 +1,184 @@
+"""SQL for projects, batches and task ingest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, RowMapping, and_, case, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.db.schema import answers, batches, projects, tasks
+from crowd.ids import BatchId, OrganizationId, ProjectId, TaskId
+from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, NewTask, Project
+
+T = TypeVar("T")
+
+#: Rows per INSERT statement and per IN (...) list: far below the parameter
+#: limits of SQLite (32766) and asyncpg (32767).
+CHUNK = 1000
+
+
+async def insert_project(conn: AsyncConnection, values: dict[str, Any]) -> Project:
+    await conn.execute(insert(projects).values(**values))
+    project = await project_by_id(conn, values["id"])
+    assert project is not None
+    return project
+
+
+async def project_by_id(
+    conn: AsyncConnection, project_id: str, *, organization_id: OrganizationId | None = None
+) -> Project | None:
+    """The project, or None if it does not exist or belongs to another
+    organization (callers answer 404 either way: existence is not leaked)."""
+    query = select(projects).where(projects.c.id == project_id)
+    if organization_id is not None:
+        query = query.where(projects.c.organization_id == organization_id)
+    row = (await conn.execute(query)).mappings().first()
+    return _project(row) if row else None
+
+
+async def active_project_ids(conn: AsyncConnection, limit: int) -> list[ProjectId]:
+    query = (
+        select(projects.c.id)
+        .where(projects.c.status == "active")
+        .order_by(projects.c.priority.desc(), projects.c.created_at, projects.c.id)
+        .limit(limit)
+    )
+    return [ProjectId(pid) for pid in (await conn.execute(query)).scalars()]
+
+
+async def update_project(conn: AsyncConnection, project_id: ProjectId, changes: dict[str, Any]) -> Project:
+    await conn.execute(update(projects).where(projects.c.id == project_id).values(**changes))
+    project = await project_by_id(conn, project_id)
+    assert project is not None
+    return project
+
+
+async def project_has_answers(conn: AsyncConnection, project_id: ProjectId) -> bool:
+    query = select(answers.c.id).where(answers.c.project_id == project_id).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
+async def shift_targets(conn: AsyncConnection, project_id: ProjectId, shift: int, low: int, high: int) -> None:
+    """Move every open task's target overlap by ``shift``, clamp it to
+    ``[low, high]``, and never below the answers and leases it already has."""
+    held = tasks.c.answer_count + tasks.c.lease_count
+    shifted = tasks.c.target_overlap + shift
+    clamped = case((shifted < low, literal(low)), (shifted > high, literal(high)), else_=shifted)
+    target = case((clamped < held, held), else_=clamped)
+    await conn.execute(
+        update(tasks).where(_open_real_tasks(project_id)).values(target_overlap=target),
+    )
+
+
+async def tasks_due(conn: AsyncConnection, project_id: ProjectId) -> list[TaskId]:
+    """Open tasks that have all the answers their target overlap asks for."""
+    query = select(tasks.c.id).where(_open_real_tasks(project_id), tasks.c.answer_count >= tasks.c.target_overlap)
+    return [TaskId(tid) for tid in (await conn.execute(query)).scalars()]
+
+
+def _open_real_tasks(project_id: ProjectId) -> ColumnElement[bool]:
+    return and_(tasks.c.project_id == project_id, tasks.c.status == "open", tasks.c.is_gold.is_(False))
+
+
+# batches ---------------------------------------------------------------
+
+
+async def batch_by_id(conn: AsyncConnection, batch_id: str) -> Batch | None:
+    row = (await conn.execute(select(batches).where(batches.c.id == batch_id))).mappings().first()
+    return _batch(row) if row else None
+
+
+async def batch_by_idempotency_key(conn: AsyncConnection, project_id: ProjectId, key: str) -> Batch | None:
+    query = select(batches).where(batches.c.project_id == project_id, batches.c.idempotency_key == key)
+    row = (await conn.execute(query)).mappings().first()
+    return _batch(row) if row else None
+
+
+async def batch_by_external_id(conn: AsyncConnection, project_id: ProjectId, external_id: str) -> Batch | None:
+    query = select(batches).where(batches.c.project_id == project_id, batches.c.external_id == external_id)
+    row = (await conn.execute(query)).mappings().first()
+    return _batch(row) if row else None
+
+
+async def insert_batch(conn: AsyncConnection, batch: Batch) -> None:
+    await conn.execute(
+        insert(batches).values(
+            id=batch.id,
+            project_id=batch.project_id,
+            external_id=batch.external_id,
+            idempotency_key=batch.idempotency_key,
+            request_hash=batch.request_hash,
+            task_count=batch.task_count,
+            created_at=batch.created_at,
+        )
+    )
+
+
+async def existing_external_ids(conn: AsyncConnection, project_id: ProjectId, candidates: Sequence[str]) -> set[str]:
+    """Which of ``candidates`` already name a task of the project."""
+    found: set[str] = set()
+    for chunk in _chunks(candidates):
+        query = select(tasks.c.external_id).where(tasks.c.project_id == project_id, tasks.c.external_id.in_(chunk))
+        found.update((await conn.execute(query)).scalars())
+    return found
+
+
+async def insert_tasks(
+    conn: AsyncConnection,
+    project: Project,
+    batch_id: BatchId | None,
+    rows: Sequence[NewTask],
+    now: datetime,
+    *,
+    gold_labels: Sequence[str] | None = None,
+) -> None:
+    values = [
+        {
+            "project_id": project.id,
+            "batch_id": batch_id,
+            "external_id": row.external_id,
+            "data": row.data,
+            "priority": row.priority,
+            "is_gold": gold_labels is not None,
+            "gold_label": gold_labels[i] if gold_labels is not None else None,
+            "status": "open",
+            "target_overlap": project.min_overlap,
+            "answer_count": 0,
+            "lease_count": 0,
+            "created_at": now,
+        }
+        for i, row in enumerate(rows)
+    ]
+    for chunk in _chunks(values):
+        await conn.execute(insert(tasks), chunk)
+
+
+async def batch_progress(conn: AsyncConnection, batch: Batch) -> BatchProgress:
+    completed = func.count().filter(tasks.c.status == "completed")
+    query = select(completed, func.coalesce(func.sum(tasks.c.answer_count), 0)).where(tasks.c.batch_id == batch.id)
+    done, answered = (await conn.execute(query)).one()
+    return BatchProgress(batch, completed=int(done), answers=int(answered))
+
+
+def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _project(row: RowMapping) -> Project:
+    return Project(**{name: row[name] for name in PROJECT_FIELDS})
+
+
+def _batch(row: RowMapping) -> Batch:
+    return Batch(
+        id=BatchId(row["id"]),
+        project_id=ProjectId(row["project_id"]),
+        external_id=row["external_id"],
+        idempotency_key=row["idempotency_key"],
+        request_hash=row["request_hash"],
+        task_count=row["task_count"],
+        created_at=row["created_at"],
+    )
