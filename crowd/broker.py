@@ -73,9 +73,7 @@ class Listener(Protocol):
 class Broker(Protocol):
     async def ping(self) -> None: ...
     async def publish(self, channel: str) -> None: ...
-    def listen(
-        self, channels: Sequence[str]
-    ) -> AbstractAsyncContextManager[Listener]: ...
+    def listen(self, channels: Sequence[str]) -> AbstractAsyncContextManager[Listener]: ...
     async def acquire_lock(self, name: str, ttl: float) -> str | None: ...
     async def extend_lock(self, name: str, token: str, ttl: float) -> bool: ...
     async def release_lock(self, name: str, token: str) -> bool: ...
@@ -446,9 +444,7 @@ class RedisBroker:
         is subscribed. Raises BrokerUnavailable if either does not happen."""
         await self.ping()
         if self._reader is None:
-            self._reader = asyncio.create_task(
-                self._read_forever(), name="crowd-broker-reader"
-            )
+            self._reader = asyncio.create_task(self._read_forever(), name="crowd-broker-reader")
         if not await self.wait_subscribed(self._ready_timeout):
             raise BrokerUnavailable("broker subscribe timed out")
 
@@ -476,17 +472,13 @@ class RedisBroker:
         _require_positive("ttl", ttl)
         token = _new_token()
         with _unavailable("lock"):
-            won = await self._redis.set(
-                self.keys.lock(name), token, nx=True, px=_ms(ttl)
-            )
+            won = await self._redis.set(self.keys.lock(name), token, nx=True, px=_ms(ttl))
         return token if won else None
 
     async def extend_lock(self, name: str, token: str, ttl: float) -> bool:
         _require_positive("ttl", ttl)
         with _unavailable("lock"):
-            done = await self._extend_script(
-                keys=[self.keys.lock(name)], args=[token, _ms(ttl)]
-            )
+            done = await self._extend_script(keys=[self.keys.lock(name)], args=[token, _ms(ttl)])
         return bool(done)
 
     async def release_lock(self, name: str, token: str) -> bool:
@@ -497,9 +489,7 @@ class RedisBroker:
     async def hit(self, key: str, limit: int, window: float) -> RateDecision:
         _require_positive("window", window)
         with _unavailable("rate limit"):
-            allowed, remaining, left_ms = await self._hit_script(
-                keys=[self.keys.rate(key)], args=[limit, _ms(window)]
-            )
+            allowed, remaining, left_ms = await self._hit_script(keys=[self.keys.rate(key)], args=[limit, _ms(window)])
         return RateDecision(bool(allowed), int(remaining), int(left_ms) / 1000)
 
     async def incr(self, key: str, amount: int = 1) -> int:
@@ -529,7 +519,7 @@ class RedisBroker:
         while True:
             try:
                 await self._read_session()
-            except Exception as exc:  # noqa: BLE001 - the reader must outlive any failure
+            except Exception as exc:
                 _log_reader_failure(exc)
             delay = low if self._subscribed.is_set() else min(delay * 2, high)
             self._subscribed.clear()
@@ -541,7 +531,7 @@ class RedisBroker:
             await pubsub.psubscribe(self.keys.channel_pattern)
             await self._pump(pubsub)
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _pump(self, pubsub: PubSub) -> None:
         """Dispatch messages until the connection fails or falls silent."""

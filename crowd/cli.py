@@ -91,7 +91,12 @@ def _demo(args: argparse.Namespace) -> int:
     from crowd.demo import reset_database, seed
 
     settings = Settings().model_copy(
-        update={"database_url": f"sqlite+aiosqlite:///{args.database}", "redis_url": None, "host": args.host, "port": args.port}
+        update={
+            "database_url": f"sqlite+aiosqlite:///{args.database}",
+            "redis_url": None,
+            "host": args.host,
+            "port": args.port,
+        }
     )
     configure_logging("WARNING")
     reset_database(args.database)

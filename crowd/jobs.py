@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -45,7 +46,5 @@ async def _keep_lock(broker: Broker, name: str, token: str | None, ttl: float) -
 
 
 async def _release(broker: Broker, name: str, token: str) -> None:
-    try:
+    with contextlib.suppress(BrokerUnavailable):
         await broker.release_lock(f"job:{name}", token)
-    except BrokerUnavailable:
-        pass

@@ -19,12 +19,12 @@ from crowd.identity.tokens import Role
 
 log = logging.getLogger(__name__)
 
-_PRINCIPAL = web.RequestKey("principal", Principal)
+_PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 
 
 async def principal(request: web.Request) -> Principal:
-    if (known := request.get(_PRINCIPAL)) is not None:
-        return known
+    if _PRINCIPAL in request:
+        return request[_PRINCIPAL]
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():

@@ -34,7 +34,9 @@ MAX_IDEMPOTENCY_KEY = 200
 async def create_project(request: web.Request) -> web.Response:
     key = await api_key(request, *PLATFORM)
     body = await parse(request, ProjectCreate)
-    project = await projects.create_project(request.app[DATABASE], request.app[CLOCK], key.organization_id, body.values())
+    project = await projects.create_project(
+        request.app[DATABASE], request.app[CLOCK], key.organization_id, body.values()
+    )
     return reply(views.project(project), status=201)
 
 

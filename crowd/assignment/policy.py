@@ -46,7 +46,7 @@ def fit_answer(assignment_status: str, task: Slots) -> AnswerFit:
         return AnswerFit.LEASE_SLOT
     if assignment_status == SKIPPED:
         return AnswerFit.CLOSED
-    if task.open and task.free > 0:
+    if assignment_status == EXPIRED and task.open and task.free > 0:
         return AnswerFit.FREE_SLOT
     return AnswerFit.NO_SLOT
 

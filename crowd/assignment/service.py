@@ -143,7 +143,9 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
     return await engine.db.retrying(work)
 
 
-async def _accept(conn: AsyncConnection, project: Project, assignment: Assignment, label: str, now: datetime) -> Receipt:
+async def _accept(
+    conn: AsyncConnection, project: Project, assignment: Assignment, label: str, now: datetime
+) -> Receipt:
     slots = await store.task_slots_for_update(conn, assignment.task_id)
     fit = fit_answer(assignment.status, slots)
     if fit is AnswerFit.CLOSED:

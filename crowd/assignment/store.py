@@ -199,9 +199,7 @@ async def _sqlite_expire(
     if not overdue:
         return set()
     ids = [row.id for row in overdue]
-    await conn.execute(
-        update(assignments).where(assignments.c.id.in_(ids)).values(status=EXPIRED, closed_at=now)
-    )
+    await conn.execute(update(assignments).where(assignments.c.id.in_(ids)).values(status=EXPIRED, closed_at=now))
     for task_id, n in sorted(Counter(row.task_id for row in overdue).items()):
         await conn.execute(update(tasks).where(tasks.c.id == task_id).values(lease_count=tasks.c.lease_count - n))
     return {ProjectId(row.project_id) for row in overdue}
@@ -230,9 +228,7 @@ async def live_lease(
     return Offer(AssignmentId(row.public_id), ProjectId(row.project_id), row.expires_at, row.data)
 
 
-async def assignment_for_update(
-    conn: AsyncConnection, public_id: str, worker_id: WorkerId
-) -> Assignment | None:
+async def assignment_for_update(conn: AsyncConnection, public_id: str, worker_id: WorkerId) -> Assignment | None:
     """The worker's assignment, locked; None if it is not theirs."""
     query = (
         select(assignments)

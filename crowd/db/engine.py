@@ -66,9 +66,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with _translate_outage(), self.engine.connect() as conn:
-            async with conn.begin():
-                yield conn
+        async with _translate_outage(), self.engine.connect() as conn, conn.begin():
+            yield conn
 
     async def retrying(self, work: Callable[[AsyncConnection], Awaitable[T]], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, starting over on a lost race:

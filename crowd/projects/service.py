@@ -36,7 +36,11 @@ class BatchSubmission:
     tasks: list[TaskRow]
 
 
-async def create_project(db: Database, clock: Clock, organization_id: OrganizationId, values: dict[str, Any]) -> Project:
+async def create_project(
+    db: Database, clock: Clock, organization_id: OrganizationId, values: dict[str, Any]
+) -> Project:
+    if errors := settings_errors(values):
+        raise ValidationFailed("the settings contradict each other", errors=errors)
     now = clock.now()
     row = {**values, "id": new_id("prj"), "organization_id": organization_id, "created_at": now, "updated_at": now}
     async with db.transaction() as conn:
@@ -49,14 +53,23 @@ async def get_project(db: Database, organization_id: OrganizationId, project_id:
 
 
 async def update_project(
-    db: Database, clock: Clock, broker: Broker, organization_id: OrganizationId, project_id: str, changes: dict[str, Any]
+    db: Database,
+    clock: Clock,
+    broker: Broker,
+    organization_id: OrganizationId,
+    project_id: str,
+    changes: dict[str, Any],
 ) -> Project:
     async with db.transaction() as conn:
         before = await _project(conn, organization_id, project_id)
         merged = {**_settings(before), **changes}
         if errors := settings_errors(merged):
             raise ValidationFailed("the settings contradict each other", errors=errors)
-        if "labels" in changes and changes["labels"] != before.labels and await store.project_has_answers(conn, before.id):
+        if (
+            "labels" in changes
+            and changes["labels"] != before.labels
+            and await store.project_has_answers(conn, before.id)
+        ):
             raise Conflict("labels cannot change once the project has answers")
         after = await store.update_project(conn, before.id, {**changes, "updated_at": clock.now()})
         if (after.min_overlap, after.max_overlap) != (before.min_overlap, before.max_overlap):
@@ -143,7 +156,11 @@ async def _check_external_ids(conn: AsyncConnection, project_id: ProjectId, rows
             errors.append(_row_error(i, f"duplicates the external_id of row {first_row[row.external_id]}"))
         first_row.setdefault(row.external_id, i)
     taken = await store.existing_external_ids(conn, project_id, list(first_row))
-    errors += [_row_error(i, "a task with this external_id already exists") for i, r in enumerate(rows) if r.external_id in taken]
+    errors += [
+        _row_error(i, "a task with this external_id already exists")
+        for i, r in enumerate(rows)
+        if r.external_id in taken
+    ]
     if errors:
         errors.sort(key=lambda e: e["row"])
         raise ValidationFailed(f"{len(errors)} task row(s) are invalid; nothing was stored", errors=errors)

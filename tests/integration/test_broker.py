@@ -109,9 +109,7 @@ def clock() -> FakeMonotonic:
 
 
 @pytest.fixture(params=["inprocess", "redis"])
-async def broker(
-    request: pytest.FixtureRequest, clock: FakeMonotonic
-) -> AsyncIterator[Broker]:
+async def broker(request: pytest.FixtureRequest, clock: FakeMonotonic) -> AsyncIterator[Broker]:
     if request.param == "inprocess":
         in_process = InProcessBroker(clock=clock)
         yield in_process
@@ -186,10 +184,7 @@ async def test_wait_times_out_with_false(broker: Broker) -> None:
 
 async def test_many_listeners_share_one_pubsub_connection(broker: Broker) -> None:
     async with AsyncExitStack() as stack:
-        listeners = [
-            await stack.enter_async_context(broker.listen(["work:1"]))
-            for _ in range(200)
-        ]
+        listeners = [await stack.enter_async_context(broker.listen(["work:1"])) for _ in range(200)]
         waits = [asyncio.create_task(w.wait(5.0)) for w in listeners]
         await asyncio.sleep(0)
         await broker.publish("work:1")
@@ -217,9 +212,7 @@ async def assert_one_pubsub_connection(broker: RedisBroker) -> None:
 
 
 async def test_lock_is_mutually_exclusive(broker: Broker) -> None:
-    tokens = await asyncio.gather(
-        *(broker.acquire_lock("sweeper", 5.0) for _ in range(20))
-    )
+    tokens = await asyncio.gather(*(broker.acquire_lock("sweeper", 5.0) for _ in range(20)))
     winners = [t for t in tokens if t is not None]
     assert len(winners) == 1
     assert await broker.acquire_lock("sweeper", 5.0) is None
@@ -236,7 +229,8 @@ async def test_only_the_owner_extends_or_releases(broker: Broker) -> None:
     assert await broker.release_lock("sweeper", token) is True
     assert await broker.release_lock("sweeper", token) is False  # already gone
     again = await broker.acquire_lock("sweeper", 5.0)
-    assert again is not None and again != token
+    assert again is not None
+    assert again != token
 
 
 async def test_lock_expires_after_ttl(broker: Broker, elapse: Elapse) -> None:
@@ -262,9 +256,7 @@ async def test_extend_pushes_expiry_back(broker: Broker, elapse: Elapse) -> None
 # --- rate limits -----------------------------------------------------------------
 
 
-async def test_rate_limit_allows_limit_then_denies_then_recovers(
-    broker: Broker, elapse: Elapse
-) -> None:
+async def test_rate_limit_allows_limit_then_denies_then_recovers(broker: Broker, elapse: Elapse) -> None:
     decisions = [await broker.hit("worker:1", 3, 0.3) for _ in range(3)]
     assert [(d.allowed, d.remaining) for d in decisions] == [
         (True, 2),

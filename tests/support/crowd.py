@@ -3,6 +3,7 @@ for the HTTP calls the tests make over and over."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -57,12 +58,15 @@ class Crowd:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        data = raw if raw is not None else (None if body is None else json.dumps(body))
+        if raw is None and body is not None:
+            raw = json.dumps(body)
+        data = io.BytesIO(raw.encode() if isinstance(raw, str) else raw) if raw is not None else None
         if data is not None:
             sent.setdefault("Content-Type", "application/json")
         async with self.client.request(method, path, data=data, headers=sent) as response:
             text = await response.text()
-            parsed = json.loads(text) if "json" in response.headers.get("Content-Type", "") and text else None
+            is_json = response.content_type in ("application/json", "application/problem+json")
+            parsed = json.loads(text) if is_json and text else None
             return Reply(response.status, parsed, dict(response.headers), text)
 
     async def ok(self, method: str, path: str, token: str | None = None, body: Any = None, **kw: Any) -> Any:
@@ -74,6 +78,9 @@ class Crowd:
         created = await self.ok("POST", "/api/v1/workers", self.operator, {"name": name})
         return str(created["token"])
 
+    async def new_workers(self, *names: str) -> list[str]:
+        return [await self.new_worker(name) for name in names]
+
     async def new_project(self, **settings: Any) -> dict[str, Any]:
         body = {"name": "Pets", "labels": LABELS, "min_overlap": 2, "lease_seconds": 60, **settings}
         reply = await self.call("POST", "/api/v1/projects", self.platform, body)
@@ -82,7 +89,9 @@ class Crowd:
 
     async def submit(self, project_id: str, n: int, *, prefix: str = "t", **batch: Any) -> dict[str, Any]:
         tasks = [{"external_id": f"{prefix}-{i}", "data": {"text": f"task {prefix}-{i}"}} for i in range(n)]
-        reply = await self.call("POST", f"/api/v1/projects/{project_id}/batches", self.platform, {"tasks": tasks, **batch})
+        reply = await self.call(
+            "POST", f"/api/v1/projects/{project_id}/batches", self.platform, {"tasks": tasks, **batch}
+        )
         assert reply.status == 201, reply.text
         return dict(reply.body)
 

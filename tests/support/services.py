@@ -50,7 +50,7 @@ async def redis_ready() -> BaseException | None:
     client = Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:
         await client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not there"
+    except Exception as exc:
         return exc
     finally:
         await client.aclose()
