@@ -65,7 +65,9 @@ async def stream(db: Database, query: PageQuery[Row], cursor: str | None = None)
         after = rows[-1].id
 
 
-def for_project(project_id: ProjectId, query: Callable[..., Awaitable[Sequence[Row]]], **filters: object) -> PageQuery[Row]:
+def for_project(
+    project_id: ProjectId, query: Callable[..., Awaitable[Sequence[Row]]], **filters: object
+) -> PageQuery[Row]:
     """Bind a store query to one project (and filters) as a page query."""
 
     async def bound(conn: AsyncConnection, after: int, limit: int) -> Sequence[Row]:
