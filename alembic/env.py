@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from crowd.config import Settings
 from crowd.db.engine import create_database
-from crowd.db.schema import metadata
+from crowd.db.schema import compared_by_autogenerate, metadata
 
 
 def run_with(connection: Connection) -> None:
@@ -23,6 +23,7 @@ def run_with(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite can't ALTER much
         compare_type=True,
+        include_object=compared_by_autogenerate,
     )
     with context.begin_transaction():
         context.run_migrations()

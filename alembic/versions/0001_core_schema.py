@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("organization_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("instructions", sa.Text(), server_default="", nullable=False),
+        sa.Column("instructions", sa.Text(), nullable=False),
         sa.Column("labels", JSON, nullable=False),
         sa.Column(
             "status", sa.String(length=16), server_default="active", nullable=False
