@@ -266,7 +266,7 @@ def upgrade() -> None:
     with op.batch_alter_table("assignments", schema=None) as batch_op:
         batch_op.create_index(
             "ix_assignments_expiry",
-            ["expires_at"],
+            ["project_id", "expires_at"],
             unique=False,
             postgresql_where=LEASED,
             sqlite_where=LEASED,

@@ -81,8 +81,9 @@ _CANDIDATE = """
     LIMIT 1
 """
 
-_PG_CLAIM = text(
-    f"""
+_PG_CLAIM = (
+    text(
+        f"""
     WITH candidate AS (
         {_CANDIDATE}
         -- a task another claim holds is passed over, not waited for
@@ -100,17 +101,17 @@ _PG_CLAIM = text(
     )
     SELECT taken.data FROM leased JOIN taken ON taken.id = leased.task_id
     """
-).bindparams(bindparam("now", type_=UtcDateTime()), bindparam("expires_at", type_=UtcDateTime()))
-_PG_CLAIM = _PG_CLAIM.columns(data=Json)  # type: ignore[assignment]
+    )
+    .bindparams(bindparam("now", type_=UtcDateTime()), bindparam("expires_at", type_=UtcDateTime()))
+    .columns(data=Json)
+)
 
 # Expired leases free their slots. Rows an answer or another sweep holds are
 # skipped: the answer will settle its own lease.
-_PG_EXPIRE = text(
-    """
+_PG_EXPIRE = """
     WITH overdue AS (
         SELECT id FROM assignments
-        WHERE status = 'leased' AND expires_at <= :now
-          AND (CAST(:project_id AS text) IS NULL OR project_id = :project_id)
+        WHERE status = 'leased' AND expires_at <= :now {scope}
         ORDER BY expires_at
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
@@ -126,8 +127,10 @@ _PG_EXPIRE = text(
         RETURNING t.project_id
     )
     SELECT DISTINCT project_id FROM released
-    """
-).bindparams(bindparam("now", type_=UtcDateTime()))
+"""
+_NOW = bindparam("now", type_=UtcDateTime())
+_PG_EXPIRE_ALL = text(_PG_EXPIRE.format(scope="")).bindparams(_NOW)
+_PG_EXPIRE_PROJECT = text(_PG_EXPIRE.format(scope="AND project_id = :project_id")).bindparams(_NOW)
 
 
 async def claim(
@@ -179,8 +182,9 @@ async def expire_overdue(
 ) -> set[ProjectId]:
     """Release up to ``limit`` overdue leases; the projects that got slots back."""
     if conn.dialect.name == "postgresql":
+        statement = _PG_EXPIRE_ALL if project_id is None else _PG_EXPIRE_PROJECT
         params = {"now": now, "project_id": project_id, "limit": limit}
-        return {ProjectId(pid) for pid in (await conn.execute(_PG_EXPIRE, params)).scalars()}
+        return {ProjectId(pid) for pid in (await conn.execute(statement, params)).scalars()}
     return await _sqlite_expire(conn, now, project_id, limit)
 
 

@@ -203,8 +203,11 @@ assignments = Table(
         postgresql_where=text("status = 'leased'"),
         sqlite_where=text("status = 'leased'"),
     ),
+    # Overdue leases of one project (the claim releases them first); the
+    # sweeper walks the whole index, which holds only live leases.
     Index(
         "ix_assignments_expiry",
+        "project_id",
         "expires_at",
         postgresql_where=text("status = 'leased'"),
         sqlite_where=text("status = 'leased'"),

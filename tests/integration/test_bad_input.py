@@ -42,7 +42,9 @@ async def test_malformed_json_is_400(crowd: Crowd, raw: str) -> None:
 @pytest.mark.parametrize("body", [[], "a string", 42, None, {"name": 1, "labels": "cat,dog"}])
 async def test_wrong_shapes_are_422(crowd: Crowd, body: Any) -> None:
     before = await table_sizes(crowd)
-    reply = await crowd.call("POST", "/api/v1/projects", crowd.platform, raw="null" if body is None else None, body=body)
+    reply = await crowd.call(
+        "POST", "/api/v1/projects", crowd.platform, raw="null" if body is None else None, body=body
+    )
     assert_problem(reply, 422, "validation-error")
     assert reply.body["errors"]
     assert await table_sizes(crowd) == before

@@ -51,7 +51,9 @@ async def test_keys_and_workers_made_on_the_command_line_work_over_http(sqlite_e
         await server.start()
         async with aiohttp.ClientSession(server.url) as session:
             body = {"name": "P", "labels": ["a", "b"]}
-            async with session.post("/api/v1/projects", json=body, headers={"Authorization": f"Bearer {platform}"}) as r:
+            async with session.post(
+                "/api/v1/projects", json=body, headers={"Authorization": f"Bearer {platform}"}
+            ) as r:
                 assert r.status == 201
             async with session.get("/api/v1/work/me", headers={"Authorization": f"Bearer {token}"}) as r:
                 assert (await r.json())["name"] == "ann"
