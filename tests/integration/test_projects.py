@@ -142,9 +142,9 @@ async def test_raising_the_overlap_reopens_slots_and_lowering_it_completes_tasks
         lease = await crowd.next(worker, pid)
         assert lease is not None
         assert (await crowd.answer(worker, lease["assignment_id"], "cat")).status == 200
-    open_task = [r for r in await crowd.results(pid) if r["external_id"] == "u-0"][0]
+    open_task = next(r for r in await crowd.results(pid) if r["external_id"] == "u-0")
     assert (open_task["status"], open_task["answers"]) == ("open", 2)
 
     await crowd.ok("PATCH", f"/api/v1/projects/{pid}", crowd.platform, {"min_overlap": 2, "max_overlap": 2})
-    now_done = [r for r in await crowd.results(pid) if r["external_id"] == "u-0"][0]
+    now_done = next(r for r in await crowd.results(pid) if r["external_id"] == "u-0")
     assert (now_done["status"], now_done["label"], now_done["answers"]) == ("completed", "cat", 2)

@@ -16,6 +16,12 @@ from pathlib import Path
 import aiohttp
 
 
+def _new_log() -> Path:
+    handle, name = tempfile.mkstemp(prefix="crowd-", suffix=".log")
+    os.close(handle)
+    return Path(name)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -27,19 +33,22 @@ class ServerProcess:
     env: Mapping[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
-    log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="crowd-", suffix=".log")[1]))
+    log_path: Path = field(default_factory=lambda: _new_log())
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, timeout: float = 30) -> None:
+        self.spawn()
+        await self.wait_ready(timeout)
+
+    def spawn(self) -> None:
         env = {**os.environ, **self.env, "CROWD_PORT": str(self.port), "CROWD_HOST": "127.0.0.1"}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "crowd", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
             )
-        await self.wait_ready(timeout)
 
     async def wait_ready(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
