@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+import crowd.aggregate as aggregate
 from crowd.app import create_app
 from crowd.clock import SystemClock
 from crowd.config import Settings
@@ -65,8 +66,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_aggregate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from crowd import aggregate
-
     parser = commands.add_parser("aggregate", help="consensus labels from an answers CSV, no server needed")
     aggregate.add_arguments(parser)
     parser.set_defaults(run=aggregate.run)

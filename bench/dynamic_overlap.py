@@ -1,0 +1,165 @@
+"""Dynamic overlap replay: how many answers does the dynamic overlap rule save, at what accuracy?
+
+    .venv/bin/python bench/dynamic_overlap.py [--min-overlap 3] [--confidence 0.99] [--refit-share 0.05]
+
+On every dataset with at least 5 answers per task (median), the answers are
+revealed as a server would receive them: round by round, each open task gets
+its next answer in file order. After each answer the task's posterior is the
+online Dawid-Skene step with the worker models of the last refit, and the
+dynamic overlap rule decides whether the task is complete (``max_overlap`` is
+the number of answers the dataset has for it). Worker models are refitted
+(warm start) every ``refit-share`` of the dataset's answers, from revealed
+answers only: nothing is learnt from an answer before it is revealed. At the
+end, one more refit on everything revealed gives the final labels.
+
+Reported per set: the share of answers used, the accuracy of the final refit
+and of the labels at completion, against Dawid-Skene on all answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from consensus import DATASETS, Dataset
+
+from crowd.consensus.dawid_skene import DawidSkene, DSParams
+from crowd.consensus.online import OnlineModel, decide_overlap
+
+
+@dataclass(frozen=True)
+class Rule:
+    min_overlap: int
+    confidence_target: float
+    refit_share: float
+
+
+@dataclass
+class Replay:
+    """The state of a replay: what has been revealed, the current worker models, open tasks."""
+
+    data: Dataset
+    rule: Rule
+    revealed: list[int] = field(default_factory=list)
+    params: DSParams | None = None
+    online: OnlineModel | None = None
+    labels_at_completion: dict[int, int] = field(default_factory=dict)
+
+    def refit(self) -> DawidSkene:
+        """Refit worker models on the revealed answers only, warm-started from the last fit."""
+        chosen = np.array(self.revealed, dtype=np.intp)
+        tasks, workers, labels, n_tasks, n_workers, n_classes = self.data.arrays()
+        model = DawidSkene().fit(
+            tasks[chosen], workers[chosen], labels[chosen], n_tasks, n_workers, n_classes, init=self.params
+        )
+        self.params, self.online = model.params_, OnlineModel.of(model.params_)
+        return model
+
+
+def answers_by_task(data: Dataset) -> list[list[int]]:
+    """Each task's answer indices, in file order."""
+    order = np.argsort(data.coded.tasks, kind="stable")
+    bounds = np.searchsorted(data.coded.tasks[order], np.arange(data.coded.codebook.n_tasks + 1))
+    return [order[a:b].tolist() for a, b in pairwise(bounds)]
+
+
+def replay(data: Dataset, rule: Rule) -> Replay:
+    state = Replay(data, rule)
+    state.refit()
+    queues = answers_by_task(data)
+    refit_every = max(1, round(rule.refit_share * len(data.rows)))
+    open_tasks = [task for task, queue in enumerate(queues) if queue]
+    for depth in range(max(map(len, queues), default=0)):
+        still_open = []
+        for task in open_tasks:
+            state.revealed.append(queues[task][depth])
+            if len(state.revealed) % refit_every == 0:
+                state.refit()
+            if not is_complete(state, task, queues[task][: depth + 1], len(queues[task])):
+                still_open.append(task)
+        open_tasks = still_open
+    return state
+
+
+def is_complete(state: Replay, task: int, seen: list[int], available: int) -> bool:
+    assert state.online is not None
+    coded = state.data.coded
+    posterior = state.online.posterior(coded.workers[seen], coded.labels[seen])
+    rule = state.rule
+    min_overlap = min(rule.min_overlap, available)  # a task with fewer answers completes when they run out
+    decision = decide_overlap(posterior, len(seen), min_overlap, available, rule.confidence_target, len(seen))
+    if decision.complete:
+        state.labels_at_completion[task] = decision.label
+    return decision.complete
+
+
+def bench_dataset(data: Dataset, rule: Rule) -> dict[str, Any]:
+    state = replay(data, rule)
+    at_completion = np.array([state.labels_at_completion[t] for t in range(data.coded.codebook.n_tasks)])
+    full = DawidSkene().fit(*data.arrays()).predict()
+    return {
+        "dataset": data.name,
+        "answers": len(data.rows),
+        "answers_used": len(state.revealed),
+        "share_used": len(state.revealed) / len(data.rows),
+        "accuracy_all_answers": data.accuracy(full),
+        "accuracy_final_refit": data.accuracy(state.refit().predict()),
+        "accuracy_at_completion": data.accuracy(at_completion),
+    }
+
+
+def median_overlap(data: Dataset) -> float:
+    return float(np.median(np.bincount(data.coded.tasks)))
+
+
+def print_table(rows: list[dict[str, Any]], rule: Rule) -> None:
+    print(
+        f"min_overlap {rule.min_overlap}, confidence_target {rule.confidence_target}, "
+        f"refit every {rule.refit_share:.0%} of the answers\n"
+    )
+    print(f"{'dataset':<17}{'answers':>9}{'used':>8}{'share':>7}{'all':>7}{'dynamic':>9}{'at done':>9}{'Δ pts':>7}")
+    for r in rows:
+        delta = (r["accuracy_final_refit"] - r["accuracy_all_answers"]) * 100
+        print(
+            f"{r['dataset']:<17}{r['answers']:>9,}{r['answers_used']:>8,}{r['share_used']:>7.0%}"
+            f"{r['accuracy_all_answers']:>7.3f}{r['accuracy_final_refit']:>9.3f}{r['accuracy_at_completion']:>9.3f}"
+            f"{delta:>+7.1f}"
+        )
+    used = sum(r["answers_used"] for r in rows) / sum(r["answers"] for r in rows)
+    means = [np.mean([r[key] for r in rows]) for key in ("accuracy_all_answers", "accuracy_final_refit")]
+    at_done = np.mean([r["accuracy_at_completion"] for r in rows])
+    print(f"{'total / mean':<17}{'':>9}{'':>8}{used:>7.0%}{means[0]:>7.3f}{means[1]:>9.3f}{at_done:>9.3f}")
+    print(f"mean share of answers used per set: {np.mean([r['share_used'] for r in rows]):.0%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", type=Path, default=DATASETS)
+    parser.add_argument("--min-overlap", type=int, default=3)
+    parser.add_argument("--confidence", type=float, default=0.99)
+    parser.add_argument("--refit-share", type=float, default=0.05)
+    parser.add_argument("--json", type=Path, help="also write the JSON report here")
+    args = parser.parse_args()
+    rule = Rule(args.min_overlap, args.confidence, args.refit_share)
+    folders = sorted(path for path in args.datasets.iterdir() if (path / "answers.csv").is_file())
+    sets = [data for data in map(Dataset.load, folders) if median_overlap(data) >= 5]
+    rows = [bench_dataset(data, rule) for data in sets]
+    print_table(rows, rule)
+    report = {"rule": rule.__dict__, "datasets": rows}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    print("\n" + json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

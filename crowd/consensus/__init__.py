@@ -1,0 +1,53 @@
+"""The consensus engine: pure numpy, no I/O.
+
+* :mod:`~crowd.consensus.encoding` — rows of ids to index arrays and back.
+* :mod:`~crowd.consensus.majority` — (weighted) majority vote.
+* :mod:`~crowd.consensus.dawid_skene` — Dawid-Skene EM: the full fit.
+* :mod:`~crowd.consensus.online` — one task's posterior between fits, and
+  the dynamic overlap rule.
+* :mod:`~crowd.consensus.reliability` — worker accuracy, credible interval,
+  spammer score.
+"""
+
+from __future__ import annotations
+
+from crowd.consensus.dawid_skene import DawidSkene, DSParams, em_step
+from crowd.consensus.encoding import (
+    Codebook,
+    CodedAnswers,
+    answer_arrays,
+    decode_labels,
+    encode_answers,
+    encode_gold,
+)
+from crowd.consensus.majority import MajorityVote
+from crowd.consensus.online import UNKNOWN_WORKER, OnlineModel, OverlapDecision, decide_overlap
+from crowd.consensus.reliability import (
+    expected_accuracy,
+    reliability_interval,
+    soft_agreement,
+    spammer_score,
+    vote_weights,
+)
+
+__all__ = [
+    "UNKNOWN_WORKER",
+    "Codebook",
+    "CodedAnswers",
+    "DSParams",
+    "DawidSkene",
+    "MajorityVote",
+    "OnlineModel",
+    "OverlapDecision",
+    "answer_arrays",
+    "decide_overlap",
+    "decode_labels",
+    "em_step",
+    "encode_answers",
+    "encode_gold",
+    "expected_accuracy",
+    "reliability_interval",
+    "soft_agreement",
+    "spammer_score",
+    "vote_weights",
+]

@@ -1,0 +1,85 @@
+"""Worker reliability: accuracy, credible interval, spammer score, vote weights."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from crowd.consensus.reliability import (
+    beta_quantile,
+    expected_accuracy,
+    reliability_interval,
+    soft_agreement,
+    spammer_score,
+    vote_weights,
+)
+
+PERFECT = np.eye(3)
+SPAMMER = np.tile([0.5, 0.3, 0.2], (3, 1))
+PRIORS = np.array([0.5, 0.25, 0.25])
+
+
+def test_expected_accuracy() -> None:
+    assert expected_accuracy(PERFECT, PRIORS) == pytest.approx(1.0)
+    # 0.5 · 0.5 + 0.25 · 0.3 + 0.25 · 0.2
+    assert expected_accuracy(SPAMMER, PRIORS) == pytest.approx(0.375)
+    np.testing.assert_allclose(expected_accuracy(np.stack([PERFECT, SPAMMER]), PRIORS), [1.0, 0.375])
+
+
+def test_spammer_score_bounds() -> None:
+    np.testing.assert_allclose(spammer_score(np.stack([PERFECT, SPAMMER, PERFECT[::-1]])), [1.0, 0.0, 1.0])
+
+
+def test_spammer_score_binary_formula() -> None:
+    sensitivity, specificity = 0.9, 0.7
+    matrix = np.array([[specificity, 1 - specificity], [1 - sensitivity, sensitivity]])
+    assert spammer_score(matrix) == pytest.approx((sensitivity + specificity - 1) ** 2)
+
+
+CLOSED_FORMS: list[tuple[float, float, Callable[[float], float]]] = [
+    (1, 1, lambda p: p),  # uniform
+    (2, 1, math.sqrt),  # CDF x²
+    (1, 2, lambda p: 1 - math.sqrt(1 - p)),  # CDF 1 - (1 - x)²
+    (5, 1, lambda p: p**0.2),  # CDF x⁵
+]
+
+
+@pytest.mark.parametrize(("a", "b", "quantile"), CLOSED_FORMS)
+def test_beta_quantile_closed_forms(a: float, b: float, quantile: Callable[[float], float]) -> None:
+    for p in (0.01, 0.05, 0.5, 0.95, 0.99):
+        assert beta_quantile(p, a, b) == pytest.approx(quantile(p), abs=1e-9)
+
+
+def test_beta_quantile_is_symmetric_for_large_counts() -> None:
+    low, high = beta_quantile(0.05, [4000.0], [4000.0]), beta_quantile(0.95, [4000.0], [4000.0])
+    assert low[0] + high[0] == pytest.approx(1.0, abs=1e-9)
+    assert high[0] - 0.5 == pytest.approx(1.6448536 * math.sqrt(0.25 / 8001), rel=1e-3)
+
+
+def test_interval_without_evidence_is_the_prior() -> None:
+    low, high = reliability_interval(0, 0, level=0.9)
+    assert (low, high) == (pytest.approx(0.05), pytest.approx(0.95))
+
+
+def test_interval_narrows_with_evidence_and_combines_sources() -> None:
+    gold_only = reliability_interval([8], [10])
+    gold_and_soft = reliability_interval([8], [10], soft_correct=[80.0], soft_seen=[100.0])
+    assert gold_only[0][0] < 0.8 < gold_only[1][0]
+    assert gold_and_soft[1][0] - gold_and_soft[0][0] < gold_only[1][0] - gold_only[0][0]
+    discounted = reliability_interval([8], [10], soft_correct=[80.0], soft_seen=[100.0], soft_weight=0.5)
+    assert gold_and_soft[1][0] - gold_and_soft[0][0] < discounted[1][0] - discounted[0][0]
+
+
+def test_soft_agreement() -> None:
+    posteriors = np.array([[0.9, 0.1], [0.2, 0.8]])
+    correct, seen = soft_agreement([0, 1, 1], [0, 0, 1], [0, 0, 1], posteriors, n_workers=3)
+    np.testing.assert_allclose(correct, [0.9 + 0.2, 0.8, 0.0])
+    np.testing.assert_allclose(seen, [2, 1, 0])
+
+
+def test_vote_weights() -> None:
+    np.testing.assert_allclose(vote_weights([0.9, 0.5, 0.2], n_classes=2), [math.log(9), 0.0, 0.0])
+    assert vote_weights([0.5], n_classes=3)[0] == pytest.approx(math.log(2))
