@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from crowd.api import operator, platform, worker
+from crowd.api import consensus, operator, platform, worker
 from crowd.api.http import problem, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE, SETTINGS
 from crowd.api.middleware import problems, request_context
@@ -19,7 +19,8 @@ from crowd.clock import Clock, SystemClock
 from crowd.config import Settings
 from crowd.db.engine import create_database
 from crowd.errors import ServiceUnavailable
-from crowd.jobs import run_as_leader
+from crowd.inference.service import refit_due
+from crowd.jobs import every, run_as_leader
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app.cleanup_ctx.extend([_database, _broker, _sweeper])
+    app.cleanup_ctx.extend([_database, _broker, _sweeper, _refitter])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.add_routes(platform.routes)
     app.add_routes(operator.routes)
     app.add_routes(worker.routes)
+    app.add_routes(consensus.routes)
     return app
 
 
@@ -62,6 +64,16 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
     interval = app[SETTINGS].sweep_interval_seconds
     task = asyncio.create_task(run_as_leader(app[BROKER], "sweeper", interval, sweep))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _refitter(app: web.Application) -> AsyncIterator[None]:
+    """Refit projects with new answers in the background. Every process runs
+    this loop; a per-project lock lets one process refit each project."""
+    db, broker, clock = app[DATABASE], app[BROKER], app[CLOCK]
+    task = asyncio.create_task(every(app[SETTINGS].refit_interval_seconds, lambda: refit_due(db, broker, clock)))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -24,16 +24,27 @@ async def run_as_leader(broker: Broker, name: str, interval: float, job: Callabl
         while True:
             token = await _keep_lock(broker, name, token, ttl)
             if token is not None:
-                try:
-                    await job()
-                except ServiceUnavailable as exc:
-                    log.warning("periodic job skipped", extra={"job": name, "reason": exc.detail})
-                except Exception:
-                    log.exception("periodic job failed", extra={"job": name})
+                await _run(job, name)
             await asyncio.sleep(interval)
     finally:
         if token is not None:
             await asyncio.shield(_release(broker, name, token))
+
+
+async def every(interval: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run ``job`` every ``interval`` seconds in this process, logging failures."""
+    while True:
+        await asyncio.sleep(interval)
+        await _run(job, "every")
+
+
+async def _run(job: Callable[[], Awaitable[object]], name: str) -> None:
+    try:
+        await job()
+    except ServiceUnavailable as exc:
+        log.warning("periodic job skipped", extra={"job": name, "reason": exc.detail})
+    except Exception:
+        log.exception("periodic job failed", extra={"job": name})
 
 
 async def _keep_lock(broker: Broker, name: str, token: str | None, ttl: float) -> str | None:

@@ -70,7 +70,7 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
     broker, or a PostgreSQL copy with Redis under a private key prefix.
     (A sync fixture: it may set up the session templates, which run their
     own event loops.)"""
-    base = Settings(sweep_interval_seconds=3600, worker_rate_limit=0, key_rate_limit=0)
+    base = Settings(sweep_interval_seconds=3600, refit_interval_seconds=3600, worker_rate_limit=0, key_rate_limit=0)
     if backend == "sqlite":
         path = tmp_path / "crowd.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)

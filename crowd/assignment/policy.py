@@ -1,10 +1,7 @@
-"""Pure rules of the assignment engine: what an answer may take, and how a
-finished task is labelled until the consensus engine decides it."""
+"""Pure rules of the assignment engine: where an answer fits in its task's overlap."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -49,20 +46,3 @@ def fit_answer(assignment_status: str, task: Slots) -> AnswerFit:
     if assignment_status == EXPIRED and task.open and task.free > 0:
         return AnswerFit.FREE_SLOT
     return AnswerFit.NO_SLOT
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    label: str
-    confidence: float
-    posterior: dict[str, float]
-
-
-def majority(labels: Sequence[str], votes: Sequence[str]) -> Outcome:
-    """The most voted label, ties going to the label listed first in the
-    project; confidence is its share of the votes."""
-    counts = Counter(votes)
-    total = len(votes)
-    best = max(labels, key=lambda label: (counts[label], -labels.index(label)))
-    posterior = {label: counts[label] / total for label in labels}
-    return Outcome(best, posterior[best], posterior)

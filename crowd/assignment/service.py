@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crowd.assignment import completion, store
+from crowd.assignment import store
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, SKIPPED, AnswerFit, fit_answer
 from crowd.assignment.signals import ANY_PROJECT, announce_work, project_channel
 from crowd.assignment.store import Assignment, Offer
@@ -30,6 +30,7 @@ from crowd.errors import (
 )
 from crowd.identity.models import Worker
 from crowd.ids import AssignmentId, ProjectId, new_id
+from crowd.inference import service as inference
 from crowd.projects import store as projects
 from crowd.projects.models import Project
 
@@ -127,7 +128,7 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
     """Store the worker's answer once; a retry gets the same receipt."""
     _check_active(worker)
 
-    async def work(conn: AsyncConnection) -> Receipt:
+    async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None]:
         assignment = await _assignment(conn, worker, public_id)
         project = await projects.project_by_id(conn, assignment.project_id)
         assert project is not None
@@ -135,17 +136,22 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
             stored = await store.answer_of(conn, assignment.id)
             if stored.label != label:
                 raise AlreadyAnswered(f"this assignment was answered with {stored.label!r}")
-            return Receipt(assignment.public_id, "accepted", stored.label, stored.created_at)
+            return Receipt(assignment.public_id, "accepted", stored.label, stored.created_at), None
         if label not in project.labels:
             raise UnknownLabel(f"{label!r} is not one of {project.labels}")
         return await _accept(conn, project, assignment, label, engine.clock.now())
 
-    return await engine.db.retrying(work)
+    receipt, needs_worker = await engine.db.retrying(work)
+    if needs_worker is not None:
+        await announce_work(engine.broker, needs_worker)
+    return receipt
 
 
 async def _accept(
     conn: AsyncConnection, project: Project, assignment: Assignment, label: str, now: datetime
-) -> Receipt:
+) -> tuple[Receipt, ProjectId | None]:
+    """Record the answer, count it for the worker and score its task; the
+    project comes back when the task now wants one more worker."""
     slots = await store.task_slots_for_update(conn, assignment.task_id)
     fit = fit_answer(assignment.status, slots)
     if fit is AnswerFit.CLOSED:
@@ -153,10 +159,10 @@ async def _accept(
     if fit is AnswerFit.NO_SLOT:
         raise LeaseExpired("the lease expired and the task has all the answers it needs")
     stored = await store.record_answer(conn, assignment, label, now, held_slot=fit is AnswerFit.LEASE_SLOT)
-    answered = slots.answer_count + 1
-    if slots.open and answered >= slots.target_overlap and answered >= project.min_overlap:
-        await completion.settle(conn, project, assignment.task_id, now)
-    return Receipt(assignment.public_id, "accepted", stored.label, stored.created_at)
+    await inference.count_answer(conn, project, assignment.worker_id, now)
+    raised = slots.open and await inference.on_answer(conn, project, assignment.task_id, slots.target_overlap, now)
+    receipt = Receipt(assignment.public_id, "accepted", stored.label, stored.created_at)
+    return receipt, project.id if raised else None
 
 
 async def skip(engine: Engine, worker: Worker, public_id: str) -> Receipt:

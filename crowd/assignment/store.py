@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import RowMapping, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Outcome, Slots
+from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
 from crowd.db.schema import answers, assignments, tasks
 from crowd.db.types import Json, UtcDateTime
 from crowd.ids import AssignmentId, ProjectId, TaskId, WorkerId
@@ -302,25 +302,6 @@ async def closed_at(conn: AsyncConnection, assignment_id: int) -> datetime:
     query = select(assignments.c.closed_at).where(assignments.c.id == assignment_id)
     value: datetime = (await conn.execute(query)).scalar_one()
     return value
-
-
-async def task_votes(conn: AsyncConnection, task_id: TaskId) -> list[str]:
-    query = select(answers.c.label).where(answers.c.task_id == task_id).order_by(answers.c.id)
-    return list((await conn.execute(query)).scalars())
-
-
-async def complete_task(conn: AsyncConnection, task_id: TaskId, outcome: Outcome, now: datetime) -> None:
-    await conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id)
-        .values(
-            status="completed",
-            label=outcome.label,
-            confidence=outcome.confidence,
-            posterior=outcome.posterior,
-            completed_at=now,
-        )
-    )
 
 
 def _assignment(row: RowMapping) -> Assignment:

@@ -231,6 +231,46 @@ answers = Table(
 )
 
 
+# What the project knows of each worker: counters kept at answer time, the
+# worker model and reliability written by each consensus fit.
+worker_stats = Table(
+    "worker_project_stats",
+    metadata,
+    Column("project_id", String(ID), ForeignKey("projects.id"), primary_key=True),
+    Column("worker_id", String(ID), ForeignKey("workers.id"), primary_key=True),
+    Column("answers", Integer(), nullable=False, server_default="0"),
+    Column("gold_answers", Integer(), nullable=False, server_default="0"),
+    Column("gold_correct", Integer(), nullable=False, server_default="0"),
+    Column("confusion", Json, nullable=True),
+    Column("reliability", Float(), nullable=True),
+    Column("reliability_low", Float(), nullable=True),
+    Column("reliability_high", Float(), nullable=True),
+    Column("spammer_score", Float(), nullable=True),
+    Column("fit_version", Integer(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("0 <= gold_correct AND gold_correct <= gold_answers AND gold_answers <= answers", name="counts"),
+)
+
+# One row per Dawid-Skene fit of a project: its summary and the class priors
+# and newcomer matrix the online step reads until the next fit.
+consensus_fits = Table(
+    "consensus_fits",
+    metadata,
+    Column("project_id", String(ID), ForeignKey("projects.id"), primary_key=True),
+    Column("version", Integer(), primary_key=True),
+    Column("fitted_at", UtcDateTime(), nullable=False),
+    Column("last_answer_id", BigId, nullable=False),
+    Column("answers", Integer(), nullable=False),
+    Column("tasks", Integer(), nullable=False),
+    Column("workers", Integer(), nullable=False),
+    Column("iterations", Integer(), nullable=False),
+    Column("converged", Boolean(), nullable=False),
+    Column("log_likelihood", Float(), nullable=False),
+    Column("seconds", Float(), nullable=False),
+    Column("priors", Json, nullable=False),
+    Column("newcomer", Json, nullable=False),
+)
+
 #: Indexes with DESC or expression columns, which autogenerate cannot compare
 #: on every dialect; ``tests/migrations`` checks their definitions instead.
 EXPRESSION_INDEXES = frozenset({"ix_tasks_claim"})

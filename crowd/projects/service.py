@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crowd.assignment import completion
 from crowd.assignment.signals import announce_work
 from crowd.broker import Broker
 from crowd.clock import Clock
 from crowd.db.engine import Database, RetryTransaction, is_unique_violation
 from crowd.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFailed
 from crowd.ids import BatchId, OrganizationId, ProjectId, new_id
+from crowd.inference import service as inference
 from crowd.projects import store
 from crowd.projects.models import Batch, BatchProgress, NewTask, Project
 from crowd.projects.policy import settings_errors
@@ -84,8 +84,8 @@ async def _retarget(conn: AsyncConnection, before: Project, after: Project, cloc
     that now have enough answers complete."""
     shift = after.min_overlap - before.min_overlap
     await store.shift_targets(conn, after.id, shift, after.min_overlap, after.max_overlap)
-    for task_id in await store.tasks_due(conn, after.id):
-        await completion.settle(conn, after, task_id, clock.now())
+    for task_id, target in await store.tasks_due(conn, after.id):
+        await inference.on_answer(conn, after, task_id, target, clock.now())
 
 
 async def submit_batch(
@@ -133,7 +133,6 @@ async def _insert_batch(conn: AsyncConnection, project: Project, submission: Bat
     rows = [
         NewTask(row.external_id or f"{batch_id}-{i}", row.data, row.priority) for i, row in enumerate(submission.tasks)
     ]
-    await _check_external_ids(conn, project.id, rows)
     batch = Batch(
         id=batch_id,
         project_id=project.id,
@@ -143,7 +142,11 @@ async def _insert_batch(conn: AsyncConnection, project: Project, submission: Bat
         task_count=len(rows),
         created_at=clock.now(),
     )
+    # The batch row goes first: a concurrent twin (same key or external id)
+    # waits on its unique index here and then replays this batch, instead of
+    # seeing these tasks and calling their ids taken.
     await store.insert_batch(conn, batch)
+    await _check_external_ids(conn, project.id, rows)
     await store.insert_tasks(conn, project, batch.id, rows, batch.created_at)
     return batch
 

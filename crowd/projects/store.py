@@ -73,10 +73,12 @@ async def shift_targets(conn: AsyncConnection, project_id: ProjectId, shift: int
     )
 
 
-async def tasks_due(conn: AsyncConnection, project_id: ProjectId) -> list[TaskId]:
-    """Open tasks that have all the answers their target overlap asks for."""
-    query = select(tasks.c.id).where(_open_real_tasks(project_id), tasks.c.answer_count >= tasks.c.target_overlap)
-    return [TaskId(tid) for tid in (await conn.execute(query)).scalars()]
+async def tasks_due(conn: AsyncConnection, project_id: ProjectId) -> list[tuple[TaskId, int]]:
+    """Open tasks (and their target overlap) that have all the answers their target asks for."""
+    query = select(tasks.c.id, tasks.c.target_overlap).where(
+        _open_real_tasks(project_id), tasks.c.answer_count >= tasks.c.target_overlap
+    )
+    return [(TaskId(tid), target) for tid, target in await conn.execute(query)]
 
 
 def _open_real_tasks(project_id: ProjectId) -> ColumnElement[bool]:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import pytest
-
-from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, SKIPPED, AnswerFit, Slots, fit_answer, majority
+from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, SKIPPED, AnswerFit, Slots, fit_answer
 
 
 def slots(answers: int, leases: int, target: int, *, open_: bool = True) -> Slots:
@@ -28,21 +26,3 @@ def test_a_skipped_assignment_takes_no_answer() -> None:
 def test_an_answered_assignment_never_takes_a_second_slot() -> None:
     # Replays are answered before fitting; were one fitted, it must not count twice.
     assert fit_answer(ANSWERED, slots(1, 0, 3)) is AnswerFit.NO_SLOT
-
-
-def test_majority_takes_the_most_voted_label() -> None:
-    outcome = majority(["cat", "dog", "other"], ["dog", "cat", "dog"])
-    assert outcome.label == "dog"
-    assert outcome.confidence == pytest.approx(2 / 3)
-    assert outcome.posterior == pytest.approx({"cat": 1 / 3, "dog": 2 / 3, "other": 0.0})
-
-
-def test_majority_ties_go_to_the_label_listed_first() -> None:
-    assert majority(["cat", "dog", "other"], ["dog", "cat"]).label == "cat"
-    assert majority(["other", "dog", "cat"], ["dog", "cat"]).label == "dog"
-
-
-def test_majority_does_not_depend_on_vote_order() -> None:
-    labels = ["a", "b", "c"]
-    votes = ["c", "b", "c", "b", "a"]
-    assert majority(labels, votes) == majority(labels, list(reversed(votes)))

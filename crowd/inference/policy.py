@@ -1,0 +1,108 @@
+"""Pure glue between stored worker models and the consensus engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from crowd.consensus import UNKNOWN_WORKER, DSParams, OnlineModel, decide_overlap, expected_accuracy
+from crowd.consensus.encoding import FloatArray
+from crowd.consensus.reliability import reliability_interval, spammer_score
+
+#: Before a project's first fit, every worker is assumed right this often and
+#: uniformly wrong otherwise. Three agreeing answers on three classes then
+#: give a posterior of 0.99, a 2-1 split about 0.84.
+COLD_START_ACCURACY = 0.7
+
+#: Width of the reported reliability interval.
+INTERVAL_LEVEL = 0.95
+
+
+def cold_start(n_classes: int, accuracy: float = COLD_START_ACCURACY) -> DSParams:
+    """The model of a project nobody has fitted yet: uniform priors, one-coin newcomers."""
+    wrong = (1.0 - accuracy) / max(n_classes - 1, 1)
+    newcomer = np.full((n_classes, n_classes), wrong)
+    np.fill_diagonal(newcomer, accuracy)
+    return DSParams(np.empty((0, n_classes, n_classes)), np.full(n_classes, 1.0 / n_classes), newcomer)
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One answer of a task: the label index and the answering worker's
+    fitted confusion matrix (None if the last fit did not know them)."""
+
+    label: int
+    confusion: FloatArray | None
+
+
+def task_posterior(model: DSParams, votes: Sequence[Vote]) -> FloatArray:
+    """The online Dawid-Skene step: this task's posterior under ``model``,
+    each vote scored with its worker's matrix (or the newcomer's)."""
+    known = [vote.confusion for vote in votes if vote.confusion is not None]
+    confusions = np.stack(known) if known else np.empty((0, *model.newcomer.shape))
+    rows, k = [], 0
+    for vote in votes:
+        rows.append(k if vote.confusion is not None else UNKNOWN_WORKER)
+        k += vote.confusion is not None
+    online = OnlineModel.of(DSParams(confusions, model.priors, model.newcomer))
+    return online.posterior(rows, [vote.label for vote in votes])
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What an answer did to its task."""
+
+    posterior: FloatArray
+    complete: bool
+    label: int
+    confidence: float
+    target_overlap: int
+
+
+def settle(
+    posterior: FloatArray, answers: int, target_overlap: int, min_overlap: int, max_overlap: int, confidence: float
+) -> Settlement:
+    """Dynamic overlap, decided once the answers have caught up with the
+    target: complete, or ask for one more answer. Before that, the task
+    just carries its new posterior."""
+    if answers < target_overlap:
+        top = int(np.argmax(posterior))
+        return Settlement(posterior, False, top, float(posterior[top]), target_overlap)
+    decision = decide_overlap(posterior, answers, min_overlap, max_overlap, confidence, target_overlap)
+    return Settlement(posterior, decision.complete, decision.label, decision.confidence, decision.target_overlap)
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    """Per worker of one fit, in the fit's worker order."""
+
+    accuracy: FloatArray
+    low: FloatArray
+    high: FloatArray
+    spammer: FloatArray
+
+
+def reliability(
+    params: DSParams,
+    workers: np.ndarray,
+    real: np.ndarray,
+    gold_correct: FloatArray,
+    gold_seen: FloatArray,
+) -> Reliability:
+    """Per fitted worker: the expected accuracy of their confusion matrix
+    under the class priors; a 95% credible interval from a Beta posterior
+    that joins their gold grades with their answers on real tasks, each
+    counted as ``accuracy`` of a correct answer (the soft count); and the
+    spammer score. ``workers`` holds the worker index of every answer and
+    ``real`` masks the answers on non-gold tasks.
+
+    Without gold the interval is centred on the accuracy and narrows with
+    the number of answers; gold that disagrees with the model pulls it away.
+    """
+    n_workers = len(params.confusions)
+    accuracy = expected_accuracy(params.confusions, params.priors)
+    soft_seen = np.bincount(workers[real], minlength=n_workers).astype(np.float64)
+    low, high = reliability_interval(gold_correct, gold_seen, accuracy * soft_seen, soft_seen, level=INTERVAL_LEVEL)
+    return Reliability(accuracy=accuracy, low=low, high=high, spammer=spammer_score(params.confusions))

@@ -1,0 +1,299 @@
+"""Use cases of consensus: score each answer online, refit projects, list
+worker reliability."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.broker import Broker
+from crowd.clock import Clock
+from crowd.consensus import DawidSkene, DSParams, encode_answers, encode_gold
+from crowd.db.engine import Database
+from crowd.errors import BrokerUnavailable, Conflict, NotFound
+from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId
+from crowd.inference import policy, store
+from crowd.inference.policy import Vote
+from crowd.projects import store as projects
+from crowd.projects.models import Project
+
+log = logging.getLogger(__name__)
+
+#: Posteriors written per transaction by a refit, so a big refit never holds
+#: SQLite's single write lock (or many PostgreSQL row locks) for long.
+WRITE_CHUNK = 2000
+REFIT_LOCK_SECONDS = 600.0
+
+
+async def count_answer(conn: AsyncConnection, project: Project, worker_id: WorkerId, now: datetime) -> None:
+    await store.count_answer(conn, project.id, worker_id, now)
+
+
+async def on_answer(
+    conn: AsyncConnection, project: Project, task_id: TaskId, target_overlap: int, now: datetime
+) -> bool:
+    """Score the task's answers with the current worker models; complete it
+    or raise its target overlap by the dynamic overlap rule. True if the
+    target rose (the task needs another worker)."""
+    model = await _current_model(conn, project)
+    stored = await store.task_votes(conn, project.id, task_id)
+    index = {label: k for k, label in enumerate(project.labels)}
+    votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in stored]
+    posterior = policy.task_posterior(model, votes)
+    outcome = policy.settle(
+        posterior, len(votes), target_overlap, project.min_overlap, project.max_overlap, project.confidence_target
+    )
+    await store.set_posterior(
+        conn,
+        task_id,
+        _by_label(project.labels, posterior),
+        target_overlap=outcome.target_overlap,
+        outcome=(project.labels[outcome.label], round(outcome.confidence, 6)) if outcome.complete else None,
+        now=now,
+    )
+    return outcome.target_overlap > target_overlap
+
+
+async def _current_model(conn: AsyncConnection, project: Project) -> DSParams:
+    fit = await store.latest_fit(conn, project.id)
+    if fit is None or len(fit.priors) != len(project.labels):
+        return policy.cold_start(len(project.labels))
+    return DSParams(np.empty((0, len(fit.priors), len(fit.priors))), np.asarray(fit.priors), np.asarray(fit.newcomer))
+
+
+def _matrix(confusion: list[list[float]] | None, n_classes: int) -> np.ndarray | None:
+    if confusion is None or len(confusion) != n_classes:
+        return None
+    return np.asarray(confusion, dtype=np.float64)
+
+
+def _by_label(labels: list[str], posterior: np.ndarray) -> dict[str, float]:
+    return {label: round(float(p), 6) for label, p in zip(labels, posterior, strict=True)}
+
+
+# full refits -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FitSummary:
+    project_id: ProjectId
+    version: int
+    answers: int
+    tasks: int
+    workers: int
+    iterations: int
+    converged: bool
+    log_likelihood: float
+    seconds: float
+    posteriors_written: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    project: Project
+    rows: list[store.AnswerRow]
+    gold: dict[int, str]
+    previous: store.StoredFit | None
+    models: list[store.WorkerModel]
+
+
+async def refit(
+    db: Database, broker: Broker, clock: Clock, project_id: str, *, organization_id: OrganizationId | None = None
+) -> FitSummary:
+    """A full Dawid-Skene fit of the project, warm-started from the last one,
+    gold clamped; writes the next model version, every worker's matrix and
+    reliability, and the refitted task posteriors. One process at a time."""
+    lock = f"refit:{project_id}"
+    try:
+        token = await broker.acquire_lock(lock, REFIT_LOCK_SECONDS)
+    except BrokerUnavailable:
+        token = None
+    if token is None:
+        raise Conflict("a refit of this project is running; try again when it ends")
+    try:
+        return await _refit(db, clock, await _read_inputs(db, project_id, organization_id))
+    finally:
+        try:
+            await broker.release_lock(lock, token)
+        except BrokerUnavailable:
+            log.warning("refit lock not released; it expires by itself", extra={"project_id": project_id})
+
+
+async def _read_inputs(db: Database, project_id: str, organization_id: OrganizationId | None) -> _Inputs:
+    async with db.read() as conn:
+        project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
+        if project is None:
+            raise NotFound(f"no project {project_id}")
+        rows = await store.answer_rows(conn, project.id)
+        gold = await store.gold_labels(conn, project.id)
+        previous = await store.latest_fit(conn, project.id)
+        models = await store.worker_models(conn, project.id)
+    return _Inputs(project, rows, gold, previous, models)
+
+
+async def _refit(db: Database, clock: Clock, inputs: _Inputs) -> FitSummary:
+    started = time.perf_counter()
+    fitted = await asyncio.to_thread(_fit, inputs)
+    seconds = time.perf_counter() - started
+    now = clock.now()
+    project = inputs.project
+    async with db.transaction() as conn:
+        version = await store.insert_fit(
+            conn,
+            {
+                "project_id": project.id,
+                "fitted_at": now,
+                "last_answer_id": max((r.id for r in inputs.rows), default=0),
+                "answers": len(inputs.rows),
+                "tasks": fitted.n_tasks,
+                "workers": len(fitted.workers),
+                "iterations": fitted.model.n_iter_,
+                "converged": fitted.model.converged_,
+                "log_likelihood": fitted.model.log_likelihood_[-1] if fitted.model.log_likelihood_ else 0.0,
+                "seconds": round(seconds, 4),
+                "priors": fitted.model.priors_.tolist(),
+                "newcomer": fitted.model.newcomer_.tolist(),
+            },
+        )
+        await store.store_worker_models(conn, project.id, fitted.worker_rows(version), now)
+    written = await _write_posteriors(db, project, inputs, fitted)
+    return FitSummary(
+        project.id,
+        version,
+        len(inputs.rows),
+        fitted.n_tasks,
+        len(fitted.workers),
+        fitted.model.n_iter_,
+        fitted.model.converged_,
+        fitted.model.log_likelihood_[-1] if fitted.model.log_likelihood_ else 0.0,
+        round(seconds, 4),
+        written,
+    )
+
+
+@dataclass
+class _Fitted:
+    model: DawidSkene
+    task_ids: tuple[Any, ...]
+    workers: tuple[Any, ...]
+    reliability: policy.Reliability
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.task_ids)
+
+    def worker_rows(self, version: int) -> list[dict[str, Any]]:
+        r = self.reliability
+        return [
+            {
+                "worker_id": worker,
+                "confusion": np.round(self.model.confusions_[w], 6).tolist(),
+                "reliability": float(r.accuracy[w]),
+                "reliability_low": float(r.low[w]),
+                "reliability_high": float(r.high[w]),
+                "spammer_score": float(r.spammer[w]),
+                "fit_version": version,
+            }
+            for w, worker in enumerate(self.workers)
+        ]
+
+
+def _fit(inputs: _Inputs) -> _Fitted:
+    """The numeric part, run in a thread off the event loop."""
+    labels = inputs.project.labels
+    known = [m.worker_id for m in inputs.models if _matrix(m.confusion, len(labels)) is not None]
+    coded = encode_answers(((r.task_id, r.worker_id, r.label) for r in inputs.rows), classes=labels, worker_ids=known)
+    gold = encode_gold(inputs.gold, coded.codebook)
+    model = DawidSkene().fit(
+        coded.tasks,
+        coded.workers,
+        coded.labels,
+        n_tasks=coded.codebook.n_tasks,
+        n_workers=coded.codebook.n_workers,
+        n_classes=len(labels),
+        gold=gold,
+        init=_warm_start(inputs, known),
+    )
+    gold_counts: dict[Any, tuple[int, int]] = {m.worker_id: (m.gold_correct, m.gold_answers) for m in inputs.models}
+    workers = coded.codebook.worker_ids
+    correct = np.array([gold_counts.get(w, (0, 0))[0] for w in workers], dtype=np.float64)
+    seen = np.array([gold_counts.get(w, (0, 0))[1] for w in workers], dtype=np.float64)
+    gold_tasks = np.zeros(coded.codebook.n_tasks, dtype=bool)
+    gold_tasks[list(gold)] = True
+    real = ~gold_tasks[coded.tasks]
+    reliability = policy.reliability(model.params_, coded.workers, real, correct, seen)
+    return _Fitted(model, coded.codebook.task_ids, workers, reliability)
+
+
+def _warm_start(inputs: _Inputs, known: list[Any]) -> DSParams | None:
+    previous = inputs.previous
+    if previous is None or not known or len(previous.priors) != len(inputs.project.labels):
+        return None
+    matrices = {m.worker_id: m.confusion for m in inputs.models}
+    confusions = np.asarray([matrices[w] for w in known], dtype=np.float64)
+    return DSParams(confusions, np.asarray(previous.priors), np.asarray(previous.newcomer))
+
+
+async def _write_posteriors(db: Database, project: Project, inputs: _Inputs, fitted: _Fitted) -> int:
+    answers_seen: dict[int, int] = {}
+    for row in inputs.rows:
+        answers_seen[row.task_id] = answers_seen.get(row.task_id, 0) + 1
+    async with db.read() as conn:
+        states = await store.task_states(conn, project.id)
+    posteriors = fitted.model.posteriors_
+    updates = []
+    for i, task_id in enumerate(fitted.task_ids):
+        if task_id not in states:  # a gold task
+            continue
+        top = int(np.argmax(posteriors[i]))
+        completed = states[task_id] == "completed"
+        updates.append(
+            {
+                "task_id": task_id,
+                "answers": answers_seen[task_id],
+                "posterior": _by_label(project.labels, posteriors[i]),
+                "label": project.labels[top] if completed else None,
+                "confidence": round(float(posteriors[i, top]), 6) if completed else None,
+            }
+        )
+    written = 0
+    for start in range(0, len(updates), WRITE_CHUNK):
+        async with db.transaction() as conn:
+            written += await store.store_posteriors(conn, updates[start : start + WRITE_CHUNK])
+    return written
+
+
+async def refit_due(db: Database, broker: Broker, clock: Clock) -> int:
+    """Refit every project with new answers that no other process is
+    refitting; how many were refitted. Every process runs this: the
+    per-project lock spreads projects over processes."""
+    async with db.read() as conn:
+        due = await store.projects_due(conn)
+    random.shuffle(due)
+    done = 0
+    for project_id in due:
+        try:
+            summary = await refit(db, broker, clock, project_id)
+        except Conflict:
+            continue
+        done += 1
+        log.info("refitted", extra={"project_id": project_id, "version": summary.version, "seconds": summary.seconds})
+    return done
+
+
+async def worker_standings(
+    db: Database, organization_id: OrganizationId, project_id: str, after: str, limit: int
+) -> tuple[Project, list[store.WorkerStanding]]:
+    async with db.read() as conn:
+        project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
+        if project is None:
+            raise NotFound(f"no project {project_id}")
+        return project, await store.worker_standings(conn, project.id, after, limit)

@@ -1,0 +1,290 @@
+"""SQL for consensus state: votes and worker models, fits, posteriors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.db.schema import answers, consensus_fits, projects, tasks, worker_stats, workers
+from crowd.ids import ProjectId, TaskId, WorkerId
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVote:
+    worker_id: WorkerId
+    label: str
+    confusion: list[list[float]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFit:
+    version: int
+    last_answer_id: int
+    priors: list[float]
+    newcomer: list[list[float]]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    id: int
+    task_id: int
+    worker_id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerModel:
+    worker_id: WorkerId
+    confusion: list[list[float]] | None
+    gold_answers: int
+    gold_correct: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStanding:
+    worker_id: WorkerId
+    name: str
+    answers: int
+    gold_answers: int
+    gold_correct: int
+    reliability: float | None
+    reliability_low: float | None
+    reliability_high: float | None
+    spammer_score: float | None
+    confusion: list[list[float]] | None
+    blocked: bool
+
+
+async def task_votes(conn: AsyncConnection, project_id: ProjectId, task_id: TaskId) -> list[StoredVote]:
+    """The task's answers with each worker's fitted confusion matrix."""
+    model = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
+    query = (
+        select(answers.c.worker_id, answers.c.label, worker_stats.c.confusion)
+        .select_from(answers.outerjoin(worker_stats, model))
+        .where(answers.c.task_id == task_id)
+        .order_by(answers.c.id)
+    )
+    return [StoredVote(WorkerId(w), label, confusion) for w, label, confusion in await conn.execute(query)]
+
+
+async def latest_fit(conn: AsyncConnection, project_id: ProjectId) -> StoredFit | None:
+    query = (
+        select(
+            consensus_fits.c.version,
+            consensus_fits.c.last_answer_id,
+            consensus_fits.c.priors,
+            consensus_fits.c.newcomer,
+        )
+        .where(consensus_fits.c.project_id == project_id)
+        .order_by(consensus_fits.c.version.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return StoredFit(*row) if row else None
+
+
+async def count_answer(
+    conn: AsyncConnection,
+    project_id: ProjectId,
+    worker_id: WorkerId,
+    now: datetime,
+    *,
+    gold_correct: bool | None = None,
+) -> None:
+    """Count one answer of the worker in the project (and its gold grade)."""
+    gold = int(gold_correct is not None)
+    correct = int(bool(gold_correct))
+    values = {
+        "project_id": project_id,
+        "worker_id": worker_id,
+        "answers": 1,
+        "gold_answers": gold,
+        "gold_correct": correct,
+        "updated_at": now,
+    }
+    increments = {
+        "answers": worker_stats.c.answers + 1,
+        "gold_answers": worker_stats.c.gold_answers + gold,
+        "gold_correct": worker_stats.c.gold_correct + correct,
+        "updated_at": now,
+    }
+    await _upsert(conn, values, increments)
+
+
+async def _upsert(conn: AsyncConnection, values: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Insert a worker_project_stats row, or apply ``changes`` to the existing one."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(worker_stats).values(**values)
+    keys = [worker_stats.c.project_id, worker_stats.c.worker_id]
+    await conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+
+
+async def set_posterior(
+    conn: AsyncConnection,
+    task_id: TaskId,
+    posterior: dict[str, float],
+    *,
+    target_overlap: int,
+    outcome: tuple[str, float] | None,
+    now: datetime,
+) -> None:
+    """Store the task's posterior; with an ``outcome`` (label, confidence) the task completes."""
+    values: dict[str, Any] = {"posterior": posterior, "target_overlap": target_overlap}
+    if outcome is not None:
+        values.update(status="completed", label=outcome[0], confidence=outcome[1], completed_at=now)
+    await conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
+
+
+# full fits -----------------------------------------------------------------
+
+
+async def answer_rows(conn: AsyncConnection, project_id: ProjectId) -> list[AnswerRow]:
+    """Every answer of the project, read in one statement (one snapshot)."""
+    query = (
+        select(answers.c.id, answers.c.task_id, answers.c.worker_id, answers.c.label)
+        .where(answers.c.project_id == project_id)
+        .order_by(answers.c.id)
+    )
+    return [AnswerRow(*row) for row in await conn.execute(query)]
+
+
+async def gold_labels(conn: AsyncConnection, project_id: ProjectId) -> dict[int, str]:
+    query = select(tasks.c.id, tasks.c.gold_label).where(tasks.c.project_id == project_id, tasks.c.is_gold.is_(True))
+    return {key: value for key, value in await conn.execute(query)}  # noqa: C416 - rows, not pairs
+
+
+async def worker_models(conn: AsyncConnection, project_id: ProjectId) -> list[WorkerModel]:
+    query = (
+        select(
+            worker_stats.c.worker_id, worker_stats.c.confusion, worker_stats.c.gold_answers, worker_stats.c.gold_correct
+        )
+        .where(worker_stats.c.project_id == project_id)
+        .order_by(worker_stats.c.worker_id)
+    )
+    return [WorkerModel(WorkerId(w), confusion, ga, gc) for w, confusion, ga, gc in await conn.execute(query)]
+
+
+async def insert_fit(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Store a fit as the project's next version; its version number."""
+    current = select(func.coalesce(func.max(consensus_fits.c.version), 0)).where(
+        consensus_fits.c.project_id == values["project_id"]
+    )
+    version = int((await conn.execute(current)).scalar_one()) + 1
+    await conn.execute(insert(consensus_fits).values(**values, version=version))
+    return version
+
+
+async def store_worker_models(
+    conn: AsyncConnection, project_id: ProjectId, models: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Write each worker's fitted matrix and reliability (rows for workers
+    without answers yet are created)."""
+    for model in models:
+        values = {"project_id": project_id, **model, "updated_at": now}
+        changes = {k: v for k, v in values.items() if k not in ("project_id", "worker_id")}
+        await _upsert(conn, values, changes)
+
+
+async def store_posteriors(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Write refitted posteriors, each only if its task still has the answer
+    count the fit saw: an answer that arrived meanwhile keeps its own, newer,
+    online posterior. Completed tasks (rows with a ``label``) also take the
+    refitted label and confidence. Returns how many tasks were written."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        return await _pg_store_posteriors(conn, rows)
+    written = 0
+    for status, chunk in (
+        ("open", [r for r in rows if r["label"] is None]),
+        ("completed", [r for r in rows if r["label"]]),
+    ):
+        if chunk:
+            written += (await conn.execute(_refit_update(status), chunk)).rowcount
+    return written
+
+
+def _refit_update(status: str) -> Any:
+    same_answers = and_(tasks.c.id == bindparam("task_id"), tasks.c.answer_count == bindparam("answers"))
+    values: dict[str, Any] = {"posterior": bindparam("posterior")}
+    if status == "completed":
+        values.update(label=bindparam("label"), confidence=bindparam("confidence"))
+    return update(tasks).where(same_answers, tasks.c.status == status).values(**values)
+
+
+# One statement for any number of rows: the columns travel as arrays.
+_PG_STORE_POSTERIORS = text(
+    """
+    UPDATE tasks AS t
+    SET posterior = f.posterior::jsonb,
+        label = COALESCE(f.label, t.label),
+        confidence = COALESCE(f.confidence, t.confidence)
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:answers AS integer[]), CAST(:posteriors AS text[]),
+                CAST(:labels AS text[]), CAST(:confidences AS float8[]))
+         AS f(id, answers, posterior, label, confidence)
+    WHERE t.id = f.id
+      AND t.answer_count = f.answers
+      AND t.status = CASE WHEN f.label IS NULL THEN 'open' ELSE 'completed' END
+    RETURNING t.id
+    """
+)
+
+
+async def _pg_store_posteriors(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    params = {
+        "ids": [r["task_id"] for r in rows],
+        "answers": [r["answers"] for r in rows],
+        "posteriors": [json.dumps(r["posterior"]) for r in rows],
+        "labels": [r["label"] for r in rows],
+        "confidences": [r["confidence"] for r in rows],
+    }
+    return len((await conn.execute(_PG_STORE_POSTERIORS, params)).all())
+
+
+async def task_states(conn: AsyncConnection, project_id: ProjectId) -> dict[int, str]:
+    query = select(tasks.c.id, tasks.c.status).where(tasks.c.project_id == project_id, tasks.c.is_gold.is_(False))
+    return {key: value for key, value in await conn.execute(query)}  # noqa: C416 - rows, not pairs
+
+
+async def projects_due(conn: AsyncConnection) -> list[ProjectId]:
+    """Active projects with answers newer than their last fit."""
+    fitted = (
+        select(func.coalesce(func.max(consensus_fits.c.last_answer_id), 0))
+        .where(consensus_fits.c.project_id == projects.c.id)
+        .scalar_subquery()
+    )
+    newest = select(func.max(answers.c.id)).where(answers.c.project_id == projects.c.id).scalar_subquery()
+    query = select(projects.c.id).where(projects.c.status == "active", newest > fitted)
+    return [ProjectId(pid) for pid in (await conn.execute(query)).scalars()]
+
+
+async def worker_standings(
+    conn: AsyncConnection, project_id: ProjectId, after: str, limit: int
+) -> list[WorkerStanding]:
+    query = (
+        select(
+            worker_stats.c.worker_id,
+            workers.c.name,
+            worker_stats.c.answers,
+            worker_stats.c.gold_answers,
+            worker_stats.c.gold_correct,
+            worker_stats.c.reliability,
+            worker_stats.c.reliability_low,
+            worker_stats.c.reliability_high,
+            worker_stats.c.spammer_score,
+            worker_stats.c.confusion,
+            (workers.c.status == "blocked").label("blocked"),
+        )
+        .join(workers, workers.c.id == worker_stats.c.worker_id)
+        .where(worker_stats.c.project_id == project_id, worker_stats.c.worker_id > after)
+        .order_by(worker_stats.c.worker_id)
+        .limit(limit)
+    )
+    return [WorkerStanding(**row._asdict()) for row in await conn.execute(query)]
