@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from crowd.api import consensus, operator, platform, worker
+from crowd.api import consensus, gold, operator, platform, worker
 from crowd.api.http import problem, reply
-from crowd.api.keys import BROKER, CLOCK, DATABASE, SETTINGS
+from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SETTINGS
 from crowd.api.middleware import problems, request_context
 from crowd.assignment.service import Engine, sweep_expired
 from crowd.broker import open_broker
@@ -25,20 +26,21 @@ from crowd.jobs import every, run_as_leader
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Random | None = None) -> web.Application:
     app = web.Application(
         middlewares=[request_context, problems],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app.cleanup_ctx.extend([_database, _broker, _sweeper, _refitter])
+    app.cleanup_ctx.extend([_database, _broker, _engine(rng or random.Random()), _sweeper, _refitter])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.add_routes(platform.routes)
     app.add_routes(operator.routes)
     app.add_routes(worker.routes)
     app.add_routes(consensus.routes)
+    app.add_routes(gold.routes)
     return app
 
 
@@ -55,9 +57,17 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await app[BROKER].close()
 
 
+def _engine(rng: random.Random) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def engine(app: web.Application) -> AsyncIterator[None]:
+        app[ENGINE] = Engine(app[DATABASE], app[BROKER], app[CLOCK], rng)
+        yield
+
+    return engine
+
+
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     """Release expired leases in the background, one process at a time."""
-    engine = Engine(app[DATABASE], app[BROKER], app[CLOCK])
+    engine = app[ENGINE]
 
     async def sweep() -> None:
         await sweep_expired(engine)

@@ -4,6 +4,7 @@ backend, and the real app served over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -101,7 +102,8 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def client(settings: Settings, clock: ManualClock) -> AsyncIterator[TestClient[object, object]]:
     """The real app behind a real socket on localhost."""
-    async with TestClient(TestServer(create_app(settings, clock=clock))) as test_client:
+    app = create_app(settings, clock=clock, rng=random.Random(20261127))
+    async with TestClient(TestServer(app)) as test_client:
         yield test_client
 
 

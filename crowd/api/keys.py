@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from crowd.assignment.service import Engine
 from crowd.broker import Broker
 from crowd.clock import Clock
 from crowd.config import Settings
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 DATABASE = web.AppKey("database", Database)
 BROKER = web.AppKey("broker", Broker)
+ENGINE = web.AppKey("engine", Engine)

@@ -47,6 +47,7 @@ class ProjectSettings(Body):
     show_predictions: bool | None = None
     routing: Literal["depth_first", "uncertainty"] | None = None
     min_reliability: Share | None = None
+    recollect_blocked: bool | None = None
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Self:
@@ -107,6 +108,7 @@ PROJECT_DEFAULTS: dict[str, Any] = {
     "show_predictions": False,
     "routing": "depth_first",
     "min_reliability": 0.0,
+    "recollect_blocked": False,
 }
 
 
@@ -119,6 +121,17 @@ class TaskIn(Body):
 class BatchIn(Body):
     external_id: ExternalId | None = None
     tasks: Annotated[list[TaskIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
+
+
+class GoldTaskIn(Body):
+    external_id: ExternalId
+    data: dict[str, Any]
+    label: Label
+    explanation: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class GoldIn(Body):
+    tasks: Annotated[list[GoldTaskIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
 
 
 class AnswerIn(Body):

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from crowd.api import query, views
 from crowd.api.auth import api_key
-from crowd.api.http import iso, parse, reply
+from crowd.api.http import M, iso, parse, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import BatchIn, ProjectCreate, ProjectPatch
 from crowd.errors import ValidationFailed
@@ -73,10 +73,7 @@ async def _parse_batch(request: web.Request) -> BatchSubmission:
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed(f"Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
-    try:
-        body = await parse(request, BatchIn)
-    except ValidationFailed as exc:
-        raise ValidationFailed(exc.detail + "; nothing was stored", errors=_row_errors(exc.extra["errors"])) from exc
+    body = await parse_rows(request, BatchIn)
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return BatchSubmission(
         external_id=body.external_id,
@@ -84,6 +81,14 @@ async def _parse_batch(request: web.Request) -> BatchSubmission:
         request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
         tasks=[TaskRow(t.external_id, t.data, t.priority) for t in body.tasks],
     )
+
+
+async def parse_rows(request: web.Request, model: type[M]) -> M:
+    """Parse a body of task rows; a validation error names each bad row."""
+    try:
+        return await parse(request, model)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.detail + "; nothing was stored", errors=_row_errors(exc.extra["errors"])) from exc
 
 
 def _row_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from crowd.api.http import iso
-from crowd.assignment.service import Lease, Receipt
+from crowd.assignment.answering import Receipt
+from crowd.assignment.service import Lease
 from crowd.identity.models import ApiKey, Worker
 from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, Project
 from crowd.results.store import AnswerRow, TaskResult
@@ -54,6 +55,8 @@ def receipt(r: Receipt) -> dict[str, Any]:
     if r.label is not None:
         body["label"] = r.label
     body["at"] = iso(r.at)
+    if r.feedback is not None:
+        body["feedback"] = r.feedback
     return body
 
 

@@ -36,13 +36,14 @@ class Slots:
         return self.target_overlap - self.answer_count - self.lease_count
 
 
-def fit_answer(assignment_status: str, task: Slots) -> AnswerFit:
+def fit_answer(assignment_status: str, task: Slots | None) -> AnswerFit:
     """Invariant 4: an expired lease's answer is taken only if the task
-    still needs it."""
+    still needs it. ``task`` is None for gold, which has no overlap to fill:
+    a late gold answer is always taken."""
     if assignment_status == LEASED:
         return AnswerFit.LEASE_SLOT
     if assignment_status == SKIPPED:
         return AnswerFit.CLOSED
-    if assignment_status == EXPIRED and task.open and task.free > 0:
+    if assignment_status == EXPIRED and (task is None or (task.open and task.free > 0)):
         return AnswerFit.FREE_SLOT
     return AnswerFit.NO_SLOT

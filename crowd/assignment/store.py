@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, insert, select, text, update
+from sqlalchemy import RowMapping, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
@@ -38,6 +38,7 @@ class Assignment:
     project_id: ProjectId
     task_id: TaskId
     worker_id: WorkerId
+    is_gold: bool
     status: str
     issued_at: datetime
     expires_at: datetime
@@ -118,9 +119,10 @@ _PG_EXPIRE = """
     ), expired AS (
         UPDATE assignments AS a SET status = 'expired', closed_at = :now
         FROM overdue WHERE a.id = overdue.id
-        RETURNING a.task_id
+        RETURNING a.task_id, a.is_gold
     ), freed AS (
-        SELECT task_id, count(*) AS n FROM expired GROUP BY task_id
+        -- gold leases hold no slot
+        SELECT task_id, count(*) AS n FROM expired WHERE NOT is_gold GROUP BY task_id
     ), released AS (
         UPDATE tasks AS t SET lease_count = t.lease_count - freed.n
         FROM freed WHERE t.id = freed.task_id
@@ -177,6 +179,50 @@ async def _sqlite_claim(conn: AsyncConnection, params: dict[str, Any]) -> dict[s
     return data
 
 
+async def real_work_available(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> bool:
+    """Whether a claim now would find a real task for this worker (no lock taken)."""
+    params = {"project_id": project_id, "worker_id": worker_id}
+    return (await conn.execute(text(_CANDIDATE), params)).first() is not None
+
+
+async def claim_gold(
+    conn: AsyncConnection,
+    project_id: ProjectId,
+    worker_id: WorkerId,
+    public_id: AssignmentId,
+    now: datetime,
+    expires_at: datetime,
+) -> Offer | None:
+    """Lease a gold task this worker has never been given, drawn at random
+    (so workers cannot compare notes on "the first gold"). Gold has no
+    overlap: no slot is counted and the task row is left alone, so no lock."""
+    given = select(assignments.c.id).where(assignments.c.worker_id == worker_id, assignments.c.task_id == tasks.c.id)
+    query = (
+        select(tasks.c.id, tasks.c.data)
+        # "is_gold" as written in the partial index ix_tasks_gold, so both
+        # PostgreSQL and SQLite see that the index applies
+        .where(tasks.c.project_id == project_id, text("tasks.is_gold"), ~given.exists())
+        .order_by(func.random())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    await conn.execute(
+        insert(assignments).values(
+            public_id=public_id,
+            project_id=project_id,
+            task_id=row.id,
+            worker_id=worker_id,
+            is_gold=True,
+            status=LEASED,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return Offer(public_id, project_id, expires_at, row.data)
+
+
 async def expire_overdue(
     conn: AsyncConnection, now: datetime, *, project_id: ProjectId | None = None, limit: int = 1000
 ) -> set[ProjectId]:
@@ -192,7 +238,7 @@ async def _sqlite_expire(
     conn: AsyncConnection, now: datetime, project_id: ProjectId | None, limit: int
 ) -> set[ProjectId]:
     query = (
-        select(assignments.c.id, assignments.c.task_id, assignments.c.project_id)
+        select(assignments.c.id, assignments.c.task_id, assignments.c.project_id, assignments.c.is_gold)
         .where(assignments.c.status == LEASED, assignments.c.expires_at <= now)
         .order_by(assignments.c.expires_at)
         .limit(limit)
@@ -204,9 +250,10 @@ async def _sqlite_expire(
         return set()
     ids = [row.id for row in overdue]
     await conn.execute(update(assignments).where(assignments.c.id.in_(ids)).values(status=EXPIRED, closed_at=now))
-    for task_id, n in sorted(Counter(row.task_id for row in overdue).items()):
+    slots = Counter(row.task_id for row in overdue if not row.is_gold)  # gold leases hold no slot
+    for task_id, n in sorted(slots.items()):
         await conn.execute(update(tasks).where(tasks.c.id == task_id).values(lease_count=tasks.c.lease_count - n))
-    return {ProjectId(row.project_id) for row in overdue}
+    return {ProjectId(row.project_id) for row in overdue if not row.is_gold}
 
 
 async def live_lease(
@@ -271,19 +318,21 @@ async def record_answer(
         )
     )
     await _close(conn, assignment, ANSWERED, now)
-    counts: dict[str, Any] = {"answer_count": tasks.c.answer_count + 1}
-    if held_slot:
-        counts["lease_count"] = tasks.c.lease_count - 1
-    await conn.execute(update(tasks).where(tasks.c.id == assignment.task_id).values(**counts))
+    if not assignment.is_gold:  # gold rows are never updated: no overlap to count
+        counts: dict[str, Any] = {"answer_count": tasks.c.answer_count + 1}
+        if held_slot:
+            counts["lease_count"] = tasks.c.lease_count - 1
+        await conn.execute(update(tasks).where(tasks.c.id == assignment.task_id).values(**counts))
     return StoredAnswer(label, now)
 
 
 async def release_lease(conn: AsyncConnection, assignment: Assignment, status: str, now: datetime) -> None:
     """Close a live lease without an answer (skip): its slot is free again."""
     await _close(conn, assignment, status, now)
-    await conn.execute(
-        update(tasks).where(tasks.c.id == assignment.task_id).values(lease_count=tasks.c.lease_count - 1)
-    )
+    if not assignment.is_gold:
+        await conn.execute(
+            update(tasks).where(tasks.c.id == assignment.task_id).values(lease_count=tasks.c.lease_count - 1)
+        )
 
 
 async def _close(conn: AsyncConnection, assignment: Assignment, status: str, now: datetime) -> None:
@@ -311,6 +360,7 @@ def _assignment(row: RowMapping) -> Assignment:
         project_id=ProjectId(row["project_id"]),
         task_id=TaskId(row["task_id"]),
         worker_id=WorkerId(row["worker_id"]),
+        is_gold=row["is_gold"],
         status=row["status"],
         issued_at=row["issued_at"],
         expires_at=row["expires_at"],

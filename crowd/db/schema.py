@@ -112,6 +112,7 @@ projects = Table(
     Column("show_predictions", Boolean(), nullable=False),
     Column("routing", String(16), nullable=False),
     Column("min_reliability", Float(), nullable=False),
+    Column("recollect_blocked", Boolean(), nullable=False, server_default="0"),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('active', 'paused')", name="status"),
@@ -148,6 +149,7 @@ tasks = Table(
     Column("priority", Integer(), nullable=False, server_default="0"),
     Column("is_gold", Boolean(), nullable=False, server_default="0"),
     Column("gold_label", String(LABEL), nullable=True),
+    Column("gold_explanation", Text(), nullable=True),
     Column("status", String(16), nullable=False, server_default="open"),
     Column("target_overlap", Integer(), nullable=False),
     Column("answer_count", Integer(), nullable=False, server_default="0"),
@@ -174,6 +176,13 @@ tasks = Table(
         postgresql_where=text("status = 'open' AND NOT is_gold"),
         sqlite_where=text("status = 'open' AND NOT is_gold"),
     ),
+    # Gold tasks are drawn at random among those a worker has not seen.
+    Index(
+        "ix_tasks_gold",
+        "project_id",
+        postgresql_where=text("is_gold"),
+        sqlite_where=text("is_gold"),
+    ),
     Index("ix_tasks_batch_id_status", "batch_id", "status"),
     Index("ix_tasks_project_id_id", "project_id", "id"),
 )
@@ -186,6 +195,9 @@ assignments = Table(
     Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False),
     Column("task_id", BigId, ForeignKey("tasks.id"), nullable=False),
     Column("worker_id", String(ID), ForeignKey("workers.id"), nullable=False),
+    # Gold leases take no slot: gold tasks have no overlap and their rows are
+    # never updated by claims or answers (many workers answer them at once).
+    Column("is_gold", Boolean(), nullable=False, server_default="0"),
     Column("status", String(16), nullable=False, server_default="leased"),
     Column("issued_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
@@ -247,7 +259,11 @@ worker_stats = Table(
     Column("reliability_high", Float(), nullable=True),
     Column("spammer_score", Float(), nullable=True),
     Column("fit_version", Integer(), nullable=True),
+    Column("blocked", Boolean(), nullable=False, server_default="0"),
+    Column("blocked_reason", String(16), nullable=True),
+    Column("blocked_at", UtcDateTime(), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("blocked_reason IS NULL OR blocked_reason IN ('gold', 'operator')", name="blocked_reason"),
     CheckConstraint("0 <= gold_correct AND gold_correct <= gold_answers AND gold_answers <= answers", name="counts"),
 )
 

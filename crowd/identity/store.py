@@ -55,6 +55,10 @@ async def worker_by_hash(conn: AsyncConnection, token_hash: str) -> Worker | Non
     return _worker(row) if row else None
 
 
+async def worker_exists(conn: AsyncConnection, worker_id: WorkerId) -> bool:
+    return (await conn.execute(select(workers.c.id).where(workers.c.id == worker_id))).first() is not None
+
+
 async def set_worker_blocked(conn: AsyncConnection, worker_id: WorkerId, blocked: bool) -> bool:
     status = "blocked" if blocked else "active"
     result = await conn.execute(update(workers).where(workers.c.id == worker_id).values(status=status))

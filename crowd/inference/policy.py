@@ -62,16 +62,28 @@ class Settlement:
 
 
 def settle(
-    posterior: FloatArray, answers: int, target_overlap: int, min_overlap: int, max_overlap: int, confidence: float
+    posterior: FloatArray,
+    *,
+    votes: int,
+    answers: int,
+    target_overlap: int,
+    min_overlap: int,
+    max_overlap: int,
+    confidence: float,
 ) -> Settlement:
-    """Dynamic overlap, decided once the answers have caught up with the
-    target: complete, or ask for one more answer. Before that, the task
-    just carries its new posterior."""
+    """Dynamic overlap, decided once the task's answers have caught up with
+    its target (before that it just carries its new posterior): complete
+    when the top posterior reaches ``confidence`` with at least
+    ``min_overlap`` votes, or at ``max_overlap`` votes; otherwise ask for one
+    more answer. ``votes`` are the answers consensus counts; ``answers``
+    also counts those of blocked workers whose answers were recollected."""
+    top = int(np.argmax(posterior))
     if answers < target_overlap:
-        top = int(np.argmax(posterior))
         return Settlement(posterior, False, top, float(posterior[top]), target_overlap)
-    decision = decide_overlap(posterior, answers, min_overlap, max_overlap, confidence, target_overlap)
-    return Settlement(posterior, decision.complete, decision.label, decision.confidence, decision.target_overlap)
+    decision = decide_overlap(posterior, votes, min_overlap, max_overlap, confidence, target_overlap)
+    if decision.complete:
+        return Settlement(posterior, True, decision.label, decision.confidence, target_overlap)
+    return Settlement(posterior, False, top, decision.confidence, answers + 1)
 
 
 @dataclass(frozen=True, slots=True)

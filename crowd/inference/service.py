@@ -33,23 +33,32 @@ WRITE_CHUNK = 2000
 REFIT_LOCK_SECONDS = 600.0
 
 
-async def count_answer(conn: AsyncConnection, project: Project, worker_id: WorkerId, now: datetime) -> None:
-    await store.count_answer(conn, project.id, worker_id, now)
+async def count_answer(
+    conn: AsyncConnection, project: Project, worker_id: WorkerId, now: datetime, *, gold_correct: bool | None = None
+) -> None:
+    await store.count_answer(conn, project.id, worker_id, now, gold_correct=gold_correct)
 
 
 async def on_answer(
-    conn: AsyncConnection, project: Project, task_id: TaskId, target_overlap: int, now: datetime
+    conn: AsyncConnection, project: Project, task_id: TaskId, answers: int, target_overlap: int, now: datetime
 ) -> bool:
     """Score the task's answers with the current worker models; complete it
-    or raise its target overlap by the dynamic overlap rule. True if the
-    target rose (the task needs another worker)."""
+    or raise its target overlap by the dynamic overlap rule. ``answers``
+    counts every answer of the task, those of workers whose answers left
+    consensus (recollection) included. True if the target rose."""
     model = await _current_model(conn, project)
-    stored = await store.task_votes(conn, project.id, task_id)
+    stored = await store.task_votes(conn, project.id, task_id, without_blocked=project.recollect_blocked)
     index = {label: k for k, label in enumerate(project.labels)}
     votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in stored]
     posterior = policy.task_posterior(model, votes)
     outcome = policy.settle(
-        posterior, len(votes), target_overlap, project.min_overlap, project.max_overlap, project.confidence_target
+        posterior,
+        votes=len(votes),
+        answers=answers,
+        target_overlap=target_overlap,
+        min_overlap=project.min_overlap,
+        max_overlap=project.max_overlap,
+        confidence=project.confidence_target,
     )
     await store.set_posterior(
         conn,
@@ -132,7 +141,7 @@ async def _read_inputs(db: Database, project_id: str, organization_id: Organizat
         project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
         if project is None:
             raise NotFound(f"no project {project_id}")
-        rows = await store.answer_rows(conn, project.id)
+        rows = await store.answer_rows(conn, project.id, without_blocked=project.recollect_blocked)
         gold = await store.gold_labels(conn, project.id)
         previous = await store.latest_fit(conn, project.id)
         models = await store.worker_models(conn, project.id)

@@ -60,10 +60,14 @@ class WorkerStanding:
     spammer_score: float | None
     confusion: list[list[float]] | None
     blocked: bool
+    blocked_reason: str | None
 
 
-async def task_votes(conn: AsyncConnection, project_id: ProjectId, task_id: TaskId) -> list[StoredVote]:
-    """The task's answers with each worker's fitted confusion matrix."""
+async def task_votes(
+    conn: AsyncConnection, project_id: ProjectId, task_id: TaskId, *, without_blocked: bool = False
+) -> list[StoredVote]:
+    """The task's answers with each worker's fitted confusion matrix
+    (without those of workers blocked on the project, if asked)."""
     model = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
     query = (
         select(answers.c.worker_id, answers.c.label, worker_stats.c.confusion)
@@ -71,6 +75,8 @@ async def task_votes(conn: AsyncConnection, project_id: ProjectId, task_id: Task
         .where(answers.c.task_id == task_id)
         .order_by(answers.c.id)
     )
+    if without_blocked:
+        query = query.where(worker_stats.c.blocked.is_not(True))
     return [StoredVote(WorkerId(w), label, confusion) for w, label, confusion in await conn.execute(query)]
 
 
@@ -145,13 +151,21 @@ async def set_posterior(
 # full fits -----------------------------------------------------------------
 
 
-async def answer_rows(conn: AsyncConnection, project_id: ProjectId) -> list[AnswerRow]:
-    """Every answer of the project, read in one statement (one snapshot)."""
+async def answer_rows(
+    conn: AsyncConnection, project_id: ProjectId, *, without_blocked: bool = False
+) -> list[AnswerRow]:
+    """Every answer of the project, read in one statement (one snapshot);
+    without those of workers blocked on the project, if asked."""
     query = (
         select(answers.c.id, answers.c.task_id, answers.c.worker_id, answers.c.label)
         .where(answers.c.project_id == project_id)
         .order_by(answers.c.id)
     )
+    if without_blocked:
+        blocked = select(worker_stats.c.worker_id).where(
+            worker_stats.c.project_id == project_id, worker_stats.c.blocked.is_(True)
+        )
+        query = query.where(answers.c.worker_id.not_in(blocked))
     return [AnswerRow(*row) for row in await conn.execute(query)]
 
 
@@ -280,7 +294,8 @@ async def worker_standings(
             worker_stats.c.reliability_high,
             worker_stats.c.spammer_score,
             worker_stats.c.confusion,
-            (workers.c.status == "blocked").label("blocked"),
+            (worker_stats.c.blocked | (workers.c.status == "blocked")).label("blocked"),
+            worker_stats.c.blocked_reason,
         )
         .join(workers, workers.c.id == worker_stats.c.worker_id)
         .where(worker_stats.c.project_id == project_id, worker_stats.c.worker_id > after)

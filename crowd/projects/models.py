@@ -39,6 +39,7 @@ class Project:
     show_predictions: bool
     routing: str
     min_reliability: float
+    recollect_blocked: bool
     created_at: datetime
     updated_at: datetime
 

@@ -84,8 +84,8 @@ async def _retarget(conn: AsyncConnection, before: Project, after: Project, cloc
     that now have enough answers complete."""
     shift = after.min_overlap - before.min_overlap
     await store.shift_targets(conn, after.id, shift, after.min_overlap, after.max_overlap)
-    for task_id, target in await store.tasks_due(conn, after.id):
-        await inference.on_answer(conn, after, task_id, target, clock.now())
+    for task_id, answers, target in await store.tasks_due(conn, after.id):
+        await inference.on_answer(conn, after, task_id, answers, target, clock.now())
 
 
 async def submit_batch(

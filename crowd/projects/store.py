@@ -73,12 +73,13 @@ async def shift_targets(conn: AsyncConnection, project_id: ProjectId, shift: int
     )
 
 
-async def tasks_due(conn: AsyncConnection, project_id: ProjectId) -> list[tuple[TaskId, int]]:
-    """Open tasks (and their target overlap) that have all the answers their target asks for."""
-    query = select(tasks.c.id, tasks.c.target_overlap).where(
+async def tasks_due(conn: AsyncConnection, project_id: ProjectId) -> list[tuple[TaskId, int, int]]:
+    """Open tasks that have all the answers their target overlap asks for:
+    ``(id, answers, target)``."""
+    query = select(tasks.c.id, tasks.c.answer_count, tasks.c.target_overlap).where(
         _open_real_tasks(project_id), tasks.c.answer_count >= tasks.c.target_overlap
     )
-    return [(TaskId(tid), target) for tid, target in await conn.execute(query)]
+    return [(TaskId(tid), answers, target) for tid, answers, target in await conn.execute(query)]
 
 
 def _open_real_tasks(project_id: ProjectId) -> ColumnElement[bool]:
@@ -136,6 +137,7 @@ async def insert_tasks(
     now: datetime,
     *,
     gold_labels: Sequence[str] | None = None,
+    gold_explanations: Sequence[str | None] | None = None,
 ) -> None:
     values = [
         {
@@ -146,6 +148,7 @@ async def insert_tasks(
             "priority": row.priority,
             "is_gold": gold_labels is not None,
             "gold_label": gold_labels[i] if gold_labels is not None else None,
+            "gold_explanation": gold_explanations[i] if gold_explanations is not None else None,
             "status": "open",
             "target_overlap": project.min_overlap,
             "answer_count": 0,

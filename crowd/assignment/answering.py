@@ -1,0 +1,130 @@
+"""Use cases of a lease's end: the answer (stored once, graded if gold,
+scored by consensus if real) and the skip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.assignment import store
+from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, SKIPPED, AnswerFit, fit_answer
+from crowd.assignment.service import Engine, check_active
+from crowd.assignment.signals import announce_work
+from crowd.assignment.store import Assignment, StoredAnswer
+from crowd.errors import AlreadyAnswered, AssignmentClosed, LeaseExpired, NotFound, UnknownLabel, WorkerBlocked
+from crowd.gold import service as gold
+from crowd.gold import store as gold_store
+from crowd.identity.models import Worker
+from crowd.ids import AssignmentId, ProjectId
+from crowd.inference import service as inference
+from crowd.projects import store as projects
+from crowd.projects.models import Project
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The reply to an answer or a skip; a retry gets the same one.
+    ``feedback`` (gold tasks, when the project turns it on) comes only
+    after the answer is stored."""
+
+    public_id: AssignmentId
+    status: str
+    label: str | None
+    at: datetime
+    feedback: dict[str, Any] | None = None
+
+
+async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> Receipt:
+    """Store the worker's answer once; a retry gets the same receipt."""
+    check_active(worker)
+
+    async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None]:
+        assignment = await _assignment(conn, worker, public_id)
+        project = await projects.project_by_id(conn, assignment.project_id)
+        assert project is not None
+        if assignment.status == ANSWERED:
+            stored = await store.answer_of(conn, assignment.id)
+            if stored.label != label:
+                raise AlreadyAnswered(f"this assignment was answered with {stored.label!r}")
+            return await _receipt(conn, project, assignment, stored), None
+        _, blocked = await gold_store.standing(conn, project.id, worker.id)
+        if blocked:
+            raise WorkerBlocked("this worker is blocked on this project")
+        if label not in project.labels:
+            raise UnknownLabel(f"{label!r} is not one of {project.labels}")
+        return await _accept(conn, project, assignment, label, engine.clock.now())
+
+    receipt, needs_workers = await engine.db.retrying(work)
+    if needs_workers is not None:
+        await announce_work(engine.broker, needs_workers)
+    return receipt
+
+
+async def _accept(
+    conn: AsyncConnection, project: Project, assignment: Assignment, label: str, now: datetime
+) -> tuple[Receipt, ProjectId | None]:
+    """Record the answer and count it for the worker; grade it (gold) or score
+    its task (real). The project comes back when it now wants more workers."""
+    slots = None if assignment.is_gold else await store.task_slots_for_update(conn, assignment.task_id)
+    fit = fit_answer(assignment.status, slots)
+    if fit is AnswerFit.CLOSED:
+        raise AssignmentClosed("this assignment was skipped")
+    if fit is AnswerFit.NO_SLOT:
+        raise LeaseExpired("the lease expired and the task has all the answers it needs")
+    stored = await store.record_answer(conn, assignment, label, now, held_slot=fit is AnswerFit.LEASE_SLOT)
+    wants_workers = False
+    if slots is None:
+        key = await gold_store.gold_key(conn, assignment.task_id)
+        await inference.count_answer(conn, project, assignment.worker_id, now, gold_correct=label == key.label)
+        wants_workers = await gold.after_gold_answer(conn, project, assignment.worker_id, now)
+        wants_workers = wants_workers and project.recollect_blocked
+    else:
+        await inference.count_answer(conn, project, assignment.worker_id, now)
+        if slots.open:
+            answers = slots.answer_count + 1
+            wants_workers = await inference.on_answer(
+                conn, project, assignment.task_id, answers, slots.target_overlap, now
+            )
+    receipt = await _receipt(conn, project, assignment, stored)
+    return receipt, project.id if wants_workers else None
+
+
+async def _receipt(conn: AsyncConnection, project: Project, assignment: Assignment, stored: StoredAnswer) -> Receipt:
+    feedback = None
+    if assignment.is_gold and project.gold_feedback:
+        key = await gold_store.gold_key(conn, assignment.task_id)
+        feedback = {"correct": stored.label == key.label, "label": key.label, "explanation": key.explanation}
+    return Receipt(assignment.public_id, "accepted", stored.label, stored.created_at, feedback)
+
+
+async def skip(engine: Engine, worker: Worker, public_id: str) -> Receipt:
+    """Give the task back: its slot frees for another worker (never for this one)."""
+    check_active(worker)
+
+    async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None]:
+        assignment = await _assignment(conn, worker, public_id)
+        if assignment.status == SKIPPED:
+            at = await store.closed_at(conn, assignment.id)
+            return Receipt(assignment.public_id, SKIPPED, None, at), None
+        if assignment.status == EXPIRED:
+            raise LeaseExpired("the lease already expired")
+        if assignment.status != LEASED:
+            raise AssignmentClosed("this assignment was already answered")
+        now = engine.clock.now()
+        await store.release_lease(conn, assignment, SKIPPED, now)
+        return Receipt(assignment.public_id, SKIPPED, None, now), assignment.project_id
+
+    receipt, freed = await engine.db.retrying(work)
+    if freed is not None:
+        await announce_work(engine.broker, freed)
+    return receipt
+
+
+async def _assignment(conn: AsyncConnection, worker: Worker, public_id: str) -> Assignment:
+    assignment = await store.assignment_for_update(conn, public_id, worker.id)
+    if assignment is None:
+        raise NotFound(f"no assignment {public_id}")
+    return assignment

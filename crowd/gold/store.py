@@ -1,0 +1,136 @@
+"""SQL for gold: the worker's standing in a project, grades, blocks, health."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.db.schema import answers, assignments, tasks, worker_stats
+from crowd.gold.policy import GoldAnswer, Standing
+from crowd.ids import ProjectId, TaskId, WorkerId
+
+
+@dataclass(frozen=True, slots=True)
+class GoldKey:
+    label: str
+    explanation: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GoldTask:
+    id: int
+    external_id: str
+    label: str
+    shown: int
+
+
+async def standing(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> tuple[Standing, bool]:
+    """The worker's record in the project and whether they are blocked there."""
+    query = select(
+        worker_stats.c.answers,
+        worker_stats.c.gold_answers,
+        worker_stats.c.gold_correct,
+        worker_stats.c.reliability_low,
+        worker_stats.c.reliability_high,
+        worker_stats.c.blocked,
+    ).where(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == worker_id)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return Standing(), False
+    return Standing(row[0], row[1], row[2], row[3], row[4]), bool(row[5])
+
+
+async def gold_key(conn: AsyncConnection, task_id: TaskId) -> GoldKey:
+    query = select(tasks.c.gold_label, tasks.c.gold_explanation).where(tasks.c.id == task_id, tasks.c.is_gold.is_(True))
+    label, explanation = (await conn.execute(query)).one()
+    return GoldKey(label, explanation)
+
+
+async def existing_gold(
+    conn: AsyncConnection, project_id: ProjectId, external_ids: Sequence[str]
+) -> dict[str, tuple[Any, ...]]:
+    """``external_id -> (is_gold, data, label, explanation)`` of the project's tasks among ``external_ids``."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for start in range(0, len(external_ids), 1000):
+        chunk = external_ids[start : start + 1000]
+        query = select(
+            tasks.c.external_id, tasks.c.is_gold, tasks.c.data, tasks.c.gold_label, tasks.c.gold_explanation
+        ).where(tasks.c.project_id == project_id, tasks.c.external_id.in_(chunk))
+        for external_id, *rest in await conn.execute(query):
+            found[external_id] = tuple(rest)
+    return found
+
+
+async def set_blocked(
+    conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId, blocked: bool, reason: str | None, now: datetime
+) -> None:
+    values: dict[str, Any] = {
+        "project_id": project_id,
+        "worker_id": worker_id,
+        "blocked": blocked,
+        "blocked_reason": reason if blocked else None,
+        "blocked_at": now if blocked else None,
+        "updated_at": now,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(worker_stats).values(**values)
+    changes = {k: v for k, v in values.items() if k not in ("project_id", "worker_id")}
+    keys = [worker_stats.c.project_id, worker_stats.c.worker_id]
+    await conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+
+
+async def reopen_answered_tasks(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> int:
+    """Recollection: each real task the worker answered wants one more answer
+    (and reopens if it had completed); how many tasks."""
+    answered = select(answers.c.task_id).where(answers.c.project_id == project_id, answers.c.worker_id == worker_id)
+    statement = (
+        update(tasks)
+        .where(tasks.c.id.in_(answered), tasks.c.is_gold.is_(False))
+        .values(
+            target_overlap=tasks.c.target_overlap + 1,
+            status="open",
+            label=None,
+            confidence=None,
+            completed_at=None,
+        )
+    )
+    return (await conn.execute(statement)).rowcount
+
+
+async def gold_tasks(conn: AsyncConnection, project_id: ProjectId) -> list[GoldTask]:
+    shown = select(func.count()).where(assignments.c.task_id == tasks.c.id).correlate(tasks).scalar_subquery()
+    query = (
+        select(tasks.c.id, tasks.c.external_id, tasks.c.gold_label, shown)
+        .where(tasks.c.project_id == project_id, tasks.c.is_gold.is_(True))
+        .order_by(tasks.c.id)
+    )
+    return [GoldTask(*row) for row in (await conn.execute(query)).all()]
+
+
+async def gold_answers(conn: AsyncConnection, project_id: ProjectId) -> list[GoldAnswer]:
+    query = (
+        select(tasks.c.external_id, answers.c.worker_id, answers.c.label == tasks.c.gold_label)
+        .join(tasks, tasks.c.id == answers.c.task_id)
+        .where(answers.c.project_id == project_id, tasks.c.is_gold.is_(True))
+    )
+    return [GoldAnswer(task, worker, bool(correct)) for task, worker, correct in await conn.execute(query)]
+
+
+async def workers_exhausted(conn: AsyncConnection, project_id: ProjectId, gold_count: int) -> int:
+    """Workers who have been given every gold task of the project."""
+    if gold_count == 0:
+        return 0
+    per_worker = (
+        select(assignments.c.worker_id)
+        .where(and_(assignments.c.project_id == project_id, assignments.c.is_gold.is_(True)))
+        .group_by(assignments.c.worker_id)
+        .having(func.count(func.distinct(assignments.c.task_id)) >= gold_count)
+        .subquery()
+    )
+    return int((await conn.execute(select(func.count()).select_from(per_worker))).scalar_one())
