@@ -67,9 +67,7 @@ async def test_a_confident_answer_stream_saves_answers(crowd: Crowd) -> None:
     assert all(r["status"] == "completed" and r["answers"] == 2 for r in results)
 
 
-async def simulate_crowd(
-    crowd: Crowd, pid: str, truth: dict[str, str], behaviour: dict[str, float]
-) -> dict[str, str]:
+async def simulate_crowd(crowd: Crowd, pid: str, truth: dict[str, str], behaviour: dict[str, float]) -> dict[str, str]:
     """Workers label every task they are offered: right with the given
     probability, otherwise a random wrong label."""
     rng = random.Random(7)

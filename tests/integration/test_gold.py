@@ -200,7 +200,9 @@ async def test_operators_block_and_unblock_and_recollection_replaces_answers(cro
 
 async def test_gold_feedback_comes_after_the_answer_when_the_project_wants_it(crowd: Crowd) -> None:
     pid = (
-        await crowd.new_project(min_overlap=1, gold_rate=0.5, onboarding_gold_rate=0.5, gold_feedback=True, min_accuracy=0)
+        await crowd.new_project(
+            min_overlap=1, gold_rate=0.5, onboarding_gold_rate=0.5, gold_feedback=True, min_accuracy=0
+        )
     )["id"]
     await crowd.submit(pid, 30)
     await upload(crowd, pid, gold_rows(30))
