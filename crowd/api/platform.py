@@ -40,6 +40,14 @@ async def create_project(request: web.Request) -> web.Response:
     return reply(views.project(project), status=201)
 
 
+@routes.get("/api/v1/projects")
+async def list_projects(request: web.Request) -> web.Response:
+    """The organization's projects, newest first, each with its progress."""
+    key = await api_key(request, *ANY_KEY)
+    found = await projects.list_projects(request.app[DATABASE], key.organization_id)
+    return reply({"items": [views.project_progress(p, progress) for p, progress in found]})
+
+
 @routes.get("/api/v1/projects/{project_id}")
 async def get_project(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
+from crowd.api import markdown
 from crowd.api.http import iso
 from crowd.assignment.answering import Receipt
-from crowd.assignment.service import Lease
+from crowd.assignment.service import Lease, OpenProject
 from crowd.identity.models import ApiKey, Worker
-from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, Project
+from crowd.inference.store import ProjectStanding
+from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, Project, ProjectProgress
 from crowd.results.store import AnswerRow, TaskResult
 
 _HIDDEN_PROJECT_FIELDS = {"organization_id", "created_at", "updated_at"}
@@ -41,12 +44,44 @@ def batch_progress(progress: BatchProgress) -> dict[str, Any]:
 
 def lease(granted: Lease) -> dict[str, Any]:
     """What a worker sees of a task: never its id, never whether it is gold."""
-    p = granted.project
     return {
         "assignment_id": granted.offer.public_id,
         "expires_at": iso(granted.offer.expires_at),
         "data": granted.offer.data,
-        "project": {"id": p.id, "name": p.name, "instructions": p.instructions, "labels": p.labels},
+        "project": worker_project(granted.project),
+    }
+
+
+def worker_project(p: Project) -> dict[str, Any]:
+    """A project as workers see it: instructions as given and as safe HTML."""
+    return {
+        "id": p.id,
+        "name": p.name,
+        "instructions": p.instructions,
+        "instructions_html": markdown.render(p.instructions),
+        "labels": p.labels,
+        "reward": p.reward,
+        "currency": p.currency,
+        "lease_seconds": p.lease_seconds,
+    }
+
+
+def open_project(o: OpenProject) -> dict[str, Any]:
+    return {**worker_project(o.project), "open_tasks": o.open_tasks}
+
+
+def project_progress(p: Project, progress: ProjectProgress) -> dict[str, Any]:
+    return {**project(p), "progress": asdict(progress)}
+
+
+def standing(s: ProjectStanding) -> dict[str, Any]:
+    reliability = None if s.reliability is None else round(s.reliability, 3)
+    return {
+        "project_id": s.project_id,
+        "name": s.name,
+        "answers": s.answers,
+        "blocked": s.blocked,
+        "reliability": reliability,
     }
 
 

@@ -43,7 +43,23 @@ async def skip(request: web.Request) -> web.Response:
     return reply(views.receipt(receipt))
 
 
+@routes.get("/api/v1/work/projects")
+async def open_projects(request: web.Request) -> web.Response:
+    """The projects this worker may work on now, with reward and open tasks."""
+    caller = await worker(request)
+    found = await assignment.open_projects(request.app[ENGINE], caller)
+    return reply({"items": [views.open_project(o) for o in found]})
+
+
 @routes.get("/api/v1/work/me")
 async def me(request: web.Request) -> web.Response:
+    """The worker's own record: answers and standing per project."""
     caller = await worker(request)
-    return reply(views.worker(caller))
+    standings = await assignment.standings(request.app[ENGINE], caller)
+    return reply(
+        {
+            **views.worker(caller),
+            "answers": sum(s.answers for s in standings),
+            "projects": [views.standing(s) for s in standings],
+        }
+    )

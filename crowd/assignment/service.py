@@ -29,6 +29,7 @@ from crowd.gold.policy import gold_share
 from crowd.gold.service import settings_of
 from crowd.identity.models import Worker
 from crowd.ids import AssignmentId, ProjectId, new_id
+from crowd.inference import store as stats
 from crowd.projects import store as projects
 from crowd.projects.models import Project
 
@@ -137,6 +138,28 @@ async def _claim_gold(
     if not await store.real_work_available(conn, project.id, worker.id):
         return None
     return await store.claim_gold(conn, project.id, worker.id, public_id, now, expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenProject:
+    project: Project
+    open_tasks: int
+
+
+async def open_projects(engine: Engine, worker: Worker) -> list[OpenProject]:
+    """The active projects this worker may work on, with their open tasks."""
+    check_active(worker)
+    async with engine.db.read() as conn:
+        active = await projects.active_projects(conn)
+        blocked = await stats.blocked_projects(conn, worker.id)
+        allowed = [p for p in active if p.id not in blocked]
+        open_counts = await projects.open_tasks(conn, [p.id for p in allowed])
+    return [OpenProject(p, open_counts[p.id]) for p in allowed]
+
+
+async def standings(engine: Engine, worker: Worker) -> list[stats.ProjectStanding]:
+    async with engine.db.read() as conn:
+        return await stats.standings_of_worker(conn, worker.id)
 
 
 async def sweep_expired(engine: Engine, batch: int = 1000) -> int:

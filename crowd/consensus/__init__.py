@@ -3,6 +3,10 @@
 * :mod:`~crowd.consensus.encoding` — rows of ids to index arrays and back.
 * :mod:`~crowd.consensus.majority` — (weighted) majority vote.
 * :mod:`~crowd.consensus.dawid_skene` — Dawid-Skene EM: the full fit.
+* :mod:`~crowd.consensus.prior` — its empirical-Bayes Dirichlet priors: each
+  worker shrinks toward the crowd's confusion matrix at their own skill.
+* :mod:`~crowd.consensus.acceleration` — SQUAREM extrapolation of EM, with a
+  monotonicity safeguard.
 * :mod:`~crowd.consensus.online` — one task's posterior between fits, and
   the dynamic overlap rule.
 * :mod:`~crowd.consensus.reliability` — worker accuracy, credible interval,

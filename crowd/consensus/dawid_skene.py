@@ -27,22 +27,24 @@ and ``b + 1``, so EM never decreases the objective
 
 which ``log_likelihood_`` records after each step.
 
-Empirical-Bayes pseudo-counts: ``a_kl = alpha + shrinkage · P[k, l]`` where
-``P`` is the crowd's pooled confusion matrix under the majority vote
-(``P[k, l] ∝ alpha + Σ_w N_w[k, l]`` with ``q`` the vote shares, gold
-clamped), and ``b = alpha_prior``. A worker with few answers thus looks like
-the average worker rather than like a generic one, which matters most for
-rare classes and sparse workers; a class nobody chose keeps a usable row.
-``a`` depends on the answers only, not on the starting point, so ``J`` is a
-proper objective and a warm start climbs the same one as a cold start. The
-matrix of a worker without answers, ``a`` normalised by row, is kept as
+Empirical-Bayes pseudo-counts (:mod:`crowd.consensus.prior`):
+``a_w = alpha + shrinkage · M_w`` where ``M_w`` is the crowd's pooled
+confusion matrix under the majority vote with its diagonal moved by worker
+``w``'s measured skill, and ``b = alpha_prior``. A worker with few answers
+thus looks like a crowd member of their own skill rather than like a generic
+one, which matters most for rare classes and sparse workers. ``a`` depends on
+the answers only, not on the starting point, so ``J`` is a proper objective
+and a warm start climbs the same one as a cold start. The matrix of a worker
+without answers (skill 0: the pooled matrix, smoothed) is kept as
 ``newcomer``.
 
 Start: the majority-vote shares (gold clamped), or the E-step of a previous
-fit's parameters (warm start). Stop: when ``J`` grows by less than ``tol``
-per answer, or after ``max_iter`` EM steps. Both steps are sums over answers
-laid out once per fit (:mod:`crowd.consensus.layout`), so the result does not
-depend on the order of the answer rows.
+fit's parameters (warm start). Steps: plain EM, or SQUAREM cycles
+(:mod:`crowd.consensus.acceleration`) that extrapolate two EM steps and keep
+the jump only if it does not lower ``J``. Stop: when a kept step raises ``J``
+by less than ``tol`` per answer, or after ``max_iter`` EM steps. Both steps
+are sums over answers laid out once per fit (:mod:`crowd.consensus.layout`),
+so the result does not depend on the order of the answer rows.
 """
 
 from __future__ import annotations
@@ -53,47 +55,26 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from crowd.consensus.acceleration import Iterate, run_em
 from crowd.consensus.encoding import AnswerArrays, FloatArray, IntArray, answer_arrays
 from crowd.consensus.layout import AnswerLayout
 from crowd.consensus.majority import vote_counts, vote_shares, winning_classes
+from crowd.consensus.prior import DirichletPrior, Smoothing
 
-
-@dataclass(frozen=True)
-class Smoothing:
-    """Hyper-parameters of the Dirichlet priors, from which each fit builds its pseudo-counts."""
-
-    alpha: float
-    shrinkage: float
-    alpha_prior: float
-
-    def prior_for(self, counts: FloatArray) -> DirichletPrior:
-        """Pseudo-counts ``a = alpha + shrinkage · P`` for soft counts ``N_w`` (workers × K × K).
-
-        ``P[k, l] ∝ alpha + Σ_w N_w[k, l]`` is the pooled confusion matrix of
-        all answers: each worker's row ``k`` starts from ``shrinkage``
-        pseudo-answers spread like the crowd's row ``k``.
-        """
-        pooled = counts.sum(axis=0) + self.alpha
-        population = pooled / pooled.sum(axis=1, keepdims=True)
-        return DirichletPrior(self.alpha + self.shrinkage * population, self.alpha_prior)
-
-
-@dataclass(frozen=True)
-class DirichletPrior:
-    """The pseudo-counts of one fit: ``confusion`` (K × K, every worker) and ``classes`` (each prior)."""
-
-    confusion: FloatArray
-    classes: float
-
-    def newcomer(self) -> FloatArray:
-        """The M-step of a worker without answers: ``a`` normalised by row."""
-        normalised: FloatArray = self.confusion / self.confusion.sum(axis=1, keepdims=True)
-        return normalised
-
-    def log_density(self, params: DSParams) -> float:
-        """``Σ_w Σ_kl a_kl log C_w[k, l] + b Σ_k log π_k``: the Dirichlet log-densities up to constants."""
-        confusion_term = np.sum(self.confusion * np.log(params.confusions).sum(axis=0))
-        return float(confusion_term + self.classes * np.log(params.priors).sum())
+__all__ = [
+    "AnswerLayout",
+    "DSParams",
+    "DawidSkene",
+    "DirichletPrior",
+    "Gold",
+    "Smoothing",
+    "e_step",
+    "em_step",
+    "m_step",
+    "majority_posteriors",
+    "soft_confusion_counts",
+    "task_log_joint",
+]
 
 
 @dataclass(frozen=True)
@@ -131,13 +112,15 @@ class Gold:
         return posteriors
 
 
-def task_log_joint(layout: AnswerLayout, params: DSParams) -> FloatArray:
+def task_log_joint(layout: AnswerLayout, log_confusions: FloatArray, log_priors: FloatArray) -> FloatArray:
     """``log π_k + Σ_{answers (i, w, l)} log C_w[k, l]`` for every task, ``n_tasks × K``."""
     # Row ``w * K + l`` of log_cells is the column ``log C_w[:, l]``.
     n_cells = layout.n_workers * layout.n_classes
-    log_cells = np.log(params.confusions).transpose(0, 2, 1).reshape(n_cells, layout.n_classes)
+    log_cells = log_confusions.transpose(0, 2, 1).reshape(n_cells, layout.n_classes)
     per_answer = np.take(log_cells, layout.cells_by_task, axis=0)
-    return layout.task_sums.sums(per_answer) + np.log(params.priors)
+    log_joint = layout.task_sums.sums(per_answer)
+    log_joint += log_priors
+    return log_joint
 
 
 def normalise_log(log_joint: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -154,12 +137,21 @@ def normalise_log(log_joint: FloatArray) -> tuple[FloatArray, FloatArray]:
     np.exp(by_class, out=by_class)
     totals = by_class.sum(axis=0)
     by_class /= totals
-    return np.ascontiguousarray(by_class.T), np.log(totals) + shift
+    np.log(totals, out=totals)
+    totals += shift
+    return np.ascontiguousarray(by_class.T), totals
 
 
 def e_step(layout: AnswerLayout, params: DSParams, gold: Gold) -> tuple[FloatArray, float]:
     """Task posteriors ``q`` (gold clamped) and the data log-likelihood ``Σ_i log Z_i``."""
-    log_joint = task_log_joint(layout, params)
+    return _e_step(layout, np.log(params.confusions), np.log(params.priors), gold)
+
+
+def _e_step(
+    layout: AnswerLayout, log_confusions: FloatArray, log_priors: FloatArray, gold: Gold
+) -> tuple[FloatArray, float]:
+    """:func:`e_step` from the logarithms, which :func:`em_step` also needs for ``J``."""
+    log_joint = task_log_joint(layout, log_confusions, log_priors)
     posteriors, log_evidence = normalise_log(log_joint)
     log_evidence[gold.tasks] = log_joint[gold.tasks, gold.classes]
     return gold.clamp(posteriors), float(log_evidence.sum())
@@ -175,14 +167,11 @@ def soft_confusion_counts(layout: AnswerLayout, posteriors: FloatArray) -> Float
 def m_step(layout: AnswerLayout, posteriors: FloatArray, prior: DirichletPrior) -> DSParams:
     """Maximum a posteriori confusion matrices and class priors given the posteriors."""
     counts = soft_confusion_counts(layout, posteriors) + prior.confusion
+    counts /= counts.sum(axis=2, keepdims=True)
     # Summed over the class-major copy: numpy reduces a (tasks × K) array over its
     # long axis several times slower than a (K × tasks) one over its rows.
     class_totals = np.ascontiguousarray(posteriors.T).sum(axis=1) + prior.classes
-    return DSParams(
-        confusions=counts / counts.sum(axis=2, keepdims=True),
-        priors=class_totals / class_totals.sum(),
-        newcomer=prior.newcomer(),
-    )
+    return DSParams(confusions=counts, priors=class_totals / class_totals.sum(), newcomer=prior.newcomer())
 
 
 def em_step(
@@ -193,8 +182,9 @@ def em_step(
     Returns the new parameters, their posteriors and their objective ``J``.
     """
     params = m_step(layout, posteriors, prior)
-    new_posteriors, log_likelihood = e_step(layout, params, gold)
-    return params, new_posteriors, log_likelihood + prior.log_density(params)
+    log_confusions, log_priors = np.log(params.confusions), np.log(params.priors)
+    new_posteriors, log_likelihood = _e_step(layout, log_confusions, log_priors, gold)
+    return params, new_posteriors, log_likelihood + prior.log_density(log_confusions, log_priors)
 
 
 def majority_posteriors(answers: AnswerArrays, gold: Gold) -> FloatArray:
@@ -227,15 +217,18 @@ class DawidSkene:
     Hyper-parameters (one default setting for every benchmark set):
     ``max_iter`` EM steps at most; stop when the objective grows by less than
     ``tol`` per answer; ``alpha`` pseudo-count in every confusion cell;
-    ``shrinkage`` pseudo-answers per confusion row spread like the crowd's
-    pooled row; ``alpha_prior`` pseudo-count on each class prior.
+    ``shrinkage`` pseudo-answers per confusion row spread like the worker's
+    centre (the crowd's pooled row at the worker's skill); ``alpha_prior``
+    pseudo-count on each class prior; ``skill_precision`` of the skills'
+    normal prior (``inf``: every worker shrinks toward the pooled matrix
+    itself); ``accelerate`` SQUAREM (``False``: plain EM, one step at a time).
 
     Fitted attributes: ``posteriors_`` (tasks × K), ``confusions_``
     (workers × K × K), ``priors_`` (K), ``newcomer_`` (K × K, for unseen
-    workers), ``n_iter_`` (EM steps run), ``log_likelihood_`` (the objective
-    after each step, non-decreasing), ``converged_``. ``posteriors_`` is the
-    E-step of the fitted parameters, so an online step with ``params_``
-    reproduces any row of it.
+    workers), ``n_iter_`` (EM steps run, rejected SQUAREM jumps included),
+    ``log_likelihood_`` (the objective of each kept step, non-decreasing),
+    ``converged_``. ``posteriors_`` is the E-step of the fitted parameters,
+    so an online step with ``params_`` reproduces any row of it.
     """
 
     posteriors_: FloatArray
@@ -253,12 +246,16 @@ class DawidSkene:
         alpha: float = 0.1,
         shrinkage: float = 8.0,
         alpha_prior: float = 1.0,
+        *,
+        skill_precision: float = 0.5,
+        accelerate: bool = True,
     ) -> None:
-        if max_iter < 1 or alpha <= 0 or shrinkage < 0 or alpha_prior < 0:
-            raise ValueError("need max_iter >= 1, alpha > 0, shrinkage >= 0, alpha_prior >= 0")
+        if max_iter < 1 or alpha <= 0 or shrinkage < 0 or alpha_prior < 0 or not skill_precision > 0:
+            raise ValueError("need max_iter >= 1, alpha > 0, shrinkage >= 0, alpha_prior >= 0, skill_precision > 0")
         self.max_iter = max_iter
         self.tol = tol
-        self.smoothing = Smoothing(alpha, shrinkage, alpha_prior)
+        self.accelerate = accelerate
+        self.smoothing = Smoothing(alpha, shrinkage, alpha_prior, skill_precision)
 
     def fit(
         self,
@@ -294,16 +291,16 @@ class DawidSkene:
 
     def _iterate(self, layout: AnswerLayout, gold: Gold, prior: DirichletPrior, posteriors: FloatArray) -> None:
         """EM steps from ``posteriors`` under a prior fixed for the whole fit."""
+
+        def step(current: FloatArray) -> Iterate[DSParams]:
+            return Iterate(*em_step(layout, current, gold, prior))
+
         threshold = self.tol * max(layout.n_answers, 1)
-        history: list[float] = []
-        converged = False
-        while not converged and len(history) < self.max_iter:
-            params, posteriors, objective = em_step(layout, posteriors, gold, prior)
-            converged = bool(history) and objective - history[-1] < threshold
-            history.append(objective)
+        trace = run_em(step, posteriors, self.max_iter, threshold, self.accelerate)
+        params = trace.last.params
         self.confusions_, self.priors_, self.newcomer_ = params.confusions, params.priors, params.newcomer
-        self.posteriors_, self.log_likelihood_ = posteriors, history
-        self.n_iter_, self.converged_ = len(history), converged
+        self.posteriors_, self.log_likelihood_ = trace.last.posteriors, trace.history
+        self.n_iter_, self.converged_ = trace.steps, trace.converged
 
     @property
     def params_(self) -> DSParams:

@@ -18,6 +18,7 @@ Two ways to sum rows per key, picked per key space by cost:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,28 +68,26 @@ def key_sums(sorted_keys: IntArray, n_keys: int) -> Runs | Slabs:
     """The cheaper summation plan for rows whose keys are ``sorted_keys`` (ascending)."""
     starts = np.flatnonzero(np.diff(sorted_keys, prepend=-1))
     lengths = np.diff(starts, append=len(sorted_keys))
-    distinct_lengths = np.unique(lengths)
+    distinct_lengths = np.flatnonzero(np.bincount(lengths)) if len(lengths) else lengths
     if len(starts) < RUNS_PER_SLAB_GROUP * max(len(distinct_lengths), 1):
         return Runs(np.arange(len(sorted_keys)), starts, sorted_keys[starts], n_keys)
-    return _slabs(sorted_keys[starts], lengths, distinct_lengths, n_keys)
+    return _slabs(sorted_keys[starts], starts, lengths, distinct_lengths, n_keys)
 
 
-def _slabs(keys: IntArray, lengths: IntArray, distinct_lengths: IntArray, n_keys: int) -> Slabs:
-    """Place row ``r`` of the ``j``-th key of length ``c`` at ``group_start(c) + r · n_c + j``."""
-    by_length = np.argsort(lengths, kind="stable")
-    group_keys = np.bincount(lengths)[distinct_lengths]
-    group_rows = group_keys * distinct_lengths
-    group_start = np.concatenate([[0], np.cumsum(group_rows)[:-1]])
-    slot = np.searchsorted(distinct_lengths, lengths)  # each key's group
-    index_in_group = np.empty_like(by_length)
-    index_in_group[by_length] = np.arange(len(keys)) - np.repeat(np.cumsum(group_keys) - group_keys, group_keys)
-    rank = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    position = np.repeat(group_start[slot] + index_in_group, lengths) + rank * np.repeat(group_keys[slot], lengths)
-    order = np.empty_like(position)
-    order[position] = np.arange(len(position))
-    bounds = np.concatenate([group_start, [group_start[-1] + group_rows[-1]]]).tolist()
-    groups = tuple(zip(bounds[:-1], bounds[1:], distinct_lengths.tolist(), strict=True))
-    return Slabs(order, groups, keys[by_length], n_keys)
+def _slabs(keys: IntArray, starts: IntArray, lengths: IntArray, distinct_lengths: IntArray, n_keys: int) -> Slabs:
+    """Place row ``r`` of the ``j``-th key of length ``c`` at ``group_start(c) + r · n_c + j``.
+
+    Per group, the positions in key order are ``starts[j] + r``: an outer sum
+    of the group's run starts and ``0..c-1``, raveled rank-major.
+    """
+    by_length = _stable_argsort(lengths, int(distinct_lengths[-1]) + 1)
+    bounds = [*np.searchsorted(lengths[by_length], distinct_lengths).tolist(), len(lengths)]
+    parts, groups, position = [], [], 0
+    for c, (first, last) in zip(distinct_lengths.tolist(), itertools.pairwise(bounds), strict=True):
+        parts.append((starts[by_length[first:last]] + np.arange(c)[:, np.newaxis]).ravel())
+        groups.append((position, position + c * (last - first), c))
+        position += c * (last - first)
+    return Slabs(np.concatenate(parts), tuple(groups), keys[by_length], n_keys)
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ class AnswerLayout:
     def of(cls, answers: AnswerArrays) -> AnswerLayout:
         n_cells = answers.n_workers * answers.n_classes
         cells = answers.workers * answers.n_classes + answers.labels
-        by_task = np.argsort(answers.tasks * n_cells + cells, kind="stable")  # fast on task-ordered input
+        by_task = _order_by_task_then_cell(answers.tasks, answers.n_tasks, cells, n_cells)
         by_cell = by_task[_stable_argsort(cells[by_task], n_cells)]  # ties keep (task) order
         task_sums = key_sums(answers.tasks[by_task], answers.n_tasks)
         cell_sums = key_sums(cells[by_cell], n_cells)
@@ -129,6 +128,20 @@ class AnswerLayout:
     @property
     def n_answers(self) -> int:
         return len(self.cells_by_task)
+
+
+def _order_by_task_then_cell(tasks: IntArray, n_tasks: int, cells: IntArray, n_cells: int) -> IntArray:
+    """The answers sorted by (task, cell).
+
+    Two stable passes (cells, then tasks) when both fit in 16 bits, where
+    numpy sorts by radix; else one sort of the combined key, which is fast on
+    task-ordered input.
+    """
+    if max(n_tasks, n_cells) <= 1 << 16:
+        by_cell = _stable_argsort(cells, n_cells)
+        return by_cell[_stable_argsort(tasks[by_cell], n_tasks)]
+    order: IntArray = np.argsort(tasks * n_cells + cells, kind="stable")
+    return order
 
 
 def _stable_argsort(keys: IntArray, n_keys: int) -> IntArray:

@@ -113,7 +113,12 @@ def beta_quantile(p: float, a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
     Safeguarded Newton iterations on ``I_x(a, b) = p`` (the regularised
     incomplete beta function, whose derivative is the Beta density) inside a
     shrinking bisection bracket, started from the normal approximation.
+    Scalar ``a`` and ``b`` take the same steps in plain floats, ~20× faster
+    than numpy on 0-d arrays (callers that decide per answer use that path).
     """
+    if np.ndim(a) == 0 and np.ndim(b) == 0:
+        one_a, one_b = np.asarray(a, dtype=np.float64).item(), np.asarray(b, dtype=np.float64).item()
+        return np.asarray(_scalar_beta_quantile(p, one_a, one_b))
     a_arr, b_arr = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
     log_beta = _log_beta(a_arr, b_arr)
     low, high = np.zeros_like(a_arr), np.ones_like(a_arr)
@@ -126,6 +131,52 @@ def beta_quantile(p: float, a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
         if np.all(np.abs(x - previous) < 1e-11):
             break
     return x
+
+
+def _scalar_beta_quantile(p: float, a: float, b: float) -> float:
+    """:func:`beta_quantile` for one ``(a, b)``: the same safeguarded Newton steps on floats."""
+    log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    mean = a / (a + b)
+    x = min(max(mean + NormalDist().inv_cdf(p) * math.sqrt(mean * (1 - mean) / (a + b + 1)), 1e-9), 1 - 1e-9)
+    low, high = 0.0, 1.0
+    for _ in range(100):
+        excess = _scalar_beta_cdf(x, a, b, log_beta) - p
+        low, high = (x, high) if excess < 0 else (low, x)
+        log_density = (a - 1) * math.log(max(x, _FLOOR)) + (b - 1) * math.log(max(1 - x, _FLOOR)) - log_beta
+        step = x - excess / max(math.exp(log_density), _FLOOR)
+        previous, x = x, step if low <= step <= high else (low + high) / 2
+        if abs(x - previous) < 1e-11:
+            break
+    return x
+
+
+def _scalar_beta_cdf(x: float, a: float, b: float, log_beta: float) -> float:
+    """:func:`beta_cdf` for one point, with the same flip and continued fraction."""
+    if x > (a + 1) / (a + b + 2):
+        return min(max(1.0 - _scalar_lower_tail(1 - x, b, a, log_beta), 0.0), 1.0)
+    return min(max(_scalar_lower_tail(x, a, b, log_beta), 0.0), 1.0)
+
+
+def _scalar_lower_tail(x: float, a: float, b: float, log_beta: float) -> float:
+    """``x^a (1 - x)^b / (a B(a, b)) · F`` with ``F`` by the modified Lentz method (see below)."""
+    log_front = a * math.log(max(x, _FLOOR)) + b * math.log(max(1 - x, _FLOOR)) - log_beta
+    c, d = 1.0, 1.0 / _scalar_nonzero(1.0 - (a + b) * x / (a + 1))
+    fraction = d
+    for m in range(1, 1000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 / _scalar_nonzero(1.0 + numerator * d)
+            c = _scalar_nonzero(1.0 + numerator / c)
+            fraction *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return math.exp(log_front) * fraction / a
+
+
+def _scalar_nonzero(value: float) -> float:
+    return _FLOOR if abs(value) < _FLOOR else value
 
 
 def _beta_density(x: FloatArray, a: FloatArray, b: FloatArray, log_beta: FloatArray) -> FloatArray:

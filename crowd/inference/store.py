@@ -303,3 +303,38 @@ async def worker_standings(
         .limit(limit)
     )
     return [WorkerStanding(**row._asdict()) for row in await conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectStanding:
+    """A worker's own record in one project, as the worker may see it:
+    no gold counters (they would tell which answers were gold)."""
+
+    project_id: ProjectId
+    name: str
+    answers: int
+    blocked: bool
+    reliability: float | None
+
+
+async def standings_of_worker(conn: AsyncConnection, worker_id: WorkerId) -> list[ProjectStanding]:
+    query = (
+        select(
+            worker_stats.c.project_id,
+            projects.c.name,
+            worker_stats.c.answers,
+            worker_stats.c.blocked,
+            worker_stats.c.reliability,
+        )
+        .join(projects, projects.c.id == worker_stats.c.project_id)
+        .where(worker_stats.c.worker_id == worker_id)
+        .order_by(projects.c.name, projects.c.id)
+    )
+    return [ProjectStanding(ProjectId(p), name, n, bool(b), r) for p, name, n, b, r in await conn.execute(query)]
+
+
+async def blocked_projects(conn: AsyncConnection, worker_id: WorkerId) -> set[ProjectId]:
+    query = select(worker_stats.c.project_id).where(
+        worker_stats.c.worker_id == worker_id, worker_stats.c.blocked.is_(True)
+    )
+    return {ProjectId(pid) for pid in (await conn.execute(query)).scalars()}

@@ -80,3 +80,10 @@ class NewTask:
     external_id: str
     data: dict[str, Any]
     priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectProgress:
+    tasks: int
+    completed: int
+    answers: int

@@ -16,7 +16,7 @@ from crowd.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFai
 from crowd.ids import BatchId, OrganizationId, ProjectId, new_id
 from crowd.inference import service as inference
 from crowd.projects import store
-from crowd.projects.models import Batch, BatchProgress, NewTask, Project
+from crowd.projects.models import Batch, BatchProgress, NewTask, Project, ProjectProgress
 from crowd.projects.policy import settings_errors
 
 
@@ -50,6 +50,14 @@ async def create_project(
 async def get_project(db: Database, organization_id: OrganizationId, project_id: str) -> Project:
     async with db.read() as conn:
         return await _project(conn, organization_id, project_id)
+
+
+async def list_projects(db: Database, organization_id: OrganizationId) -> list[tuple[Project, ProjectProgress]]:
+    """The organization's projects, newest first, with their progress."""
+    async with db.read() as conn:
+        found = await store.projects_of(conn, organization_id)
+        progress = await store.progress(conn, [p.id for p in found])
+    return [(p, progress[p.id]) for p in found]
 
 
 async def update_project(

@@ -6,12 +6,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, RowMapping, and_, case, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, RowMapping, and_, case, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import answers, batches, projects, tasks
 from crowd.ids import BatchId, OrganizationId, ProjectId, TaskId
-from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, NewTask, Project
+from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, NewTask, Project, ProjectProgress
 
 T = TypeVar("T")
 
@@ -37,6 +37,54 @@ async def project_by_id(
         query = query.where(projects.c.organization_id == organization_id)
     row = (await conn.execute(query)).mappings().first()
     return _project(row) if row else None
+
+
+async def projects_of(conn: AsyncConnection, organization_id: OrganizationId) -> list[Project]:
+    query = (
+        select(projects)
+        .where(projects.c.organization_id == organization_id)
+        .order_by(projects.c.created_at.desc(), projects.c.id)
+    )
+    return [_project(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def active_projects(conn: AsyncConnection) -> list[Project]:
+    query = (
+        select(projects)
+        .where(projects.c.status == "active")
+        .order_by(projects.c.priority.desc(), projects.c.created_at, projects.c.id)
+    )
+    return [_project(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def progress(conn: AsyncConnection, project_ids: Sequence[ProjectId]) -> dict[ProjectId, ProjectProgress]:
+    """Real tasks, completed tasks and answers of each project."""
+    query = (
+        select(
+            tasks.c.project_id,
+            func.count(),
+            func.count().filter(tasks.c.status == "completed"),
+            func.coalesce(func.sum(tasks.c.answer_count), 0),
+        )
+        .where(tasks.c.project_id.in_(project_ids), tasks.c.is_gold.is_(False))
+        .group_by(tasks.c.project_id)
+    )
+    found = {
+        ProjectId(pid): ProjectProgress(int(n), int(done), int(answered))
+        for pid, n, done, answered in await conn.execute(query)
+    }
+    return {pid: found.get(pid, ProjectProgress(0, 0, 0)) for pid in project_ids}
+
+
+async def open_tasks(conn: AsyncConnection, project_ids: Sequence[ProjectId]) -> dict[ProjectId, int]:
+    """Open real tasks per project (a count over the claim index)."""
+    query = (
+        select(tasks.c.project_id, func.count())
+        .where(tasks.c.project_id.in_(project_ids), text("tasks.status = 'open' AND NOT tasks.is_gold"))
+        .group_by(tasks.c.project_id)
+    )
+    found = {ProjectId(pid): int(n) for pid, n in await conn.execute(query)}
+    return {pid: found.get(pid, 0) for pid in project_ids}
 
 
 async def active_project_ids(conn: AsyncConnection, limit: int) -> list[ProjectId]:

@@ -31,7 +31,11 @@ async def test_a_lease_shows_the_data_and_nothing_internal(crowd: Crowd) -> None
         "id": project["id"],
         "name": "Pets",
         "instructions": "Look closely.",
+        "instructions_html": "<p>Look closely.</p>\n",
         "labels": ["cat", "dog", "other"],
+        "reward": 0,
+        "currency": "USD",
+        "lease_seconds": 60,
     }
     assert lease["expires_at"].endswith("Z")
 

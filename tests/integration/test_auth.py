@@ -75,7 +75,14 @@ async def test_a_worker_token_is_shown_once_and_stored_hashed(crowd: Crowd) -> N
     created = await crowd.ok("POST", "/api/v1/workers", crowd.operator, {"name": "ann"})
     token = created["token"]
     me = await crowd.ok("GET", "/api/v1/work/me", token)
-    assert me == {"id": created["id"], "name": "ann", "blocked": False, "created_at": created["created_at"]}
+    assert me == {
+        "id": created["id"],
+        "name": "ann",
+        "blocked": False,
+        "created_at": created["created_at"],
+        "answers": 0,
+        "projects": [],
+    }
     assert "token" not in me
     db = crowd.client.server.app[DATABASE]  # type: ignore[union-attr]
     async with db.read() as conn:

@@ -10,7 +10,8 @@ from tests.support.crowd import Crowd, Reply
 
 SECRETS = ("GOLDEXT", "REALEXT", "SECRET-EXPLANATION", "is_gold", "gold", "task_id", "external_id")
 ALLOWED_KEYS = {
-    "assignment_id", "expires_at", "data", "project", "id", "name", "instructions", "labels",
+    "assignment_id", "expires_at", "data", "project", "id", "name", "instructions", "instructions_html", "labels",
+    "reward", "currency", "lease_seconds", "answers", "projects", "project_id", "reliability", "items", "open_tasks",
     "status", "label", "at", "type", "title", "detail", "errors", "loc", "msg", "blocked", "created_at",
     "text", "n",  # the task data of this test
 }  # fmt: skip
@@ -83,6 +84,7 @@ async def test_no_worker_reply_leaks_gold_or_task_ids(crowd: Crowd) -> None:
         await call("other label", "POST", f"{path}/answer", ann, {"label": "dog"})
         await call("skip answered", "POST", f"{path}/skip", ann)
         await call("me", "GET", "/api/v1/work/me", ann)
+        await call("projects", "GET", "/api/v1/work/projects", ann)
     await call("no token", "GET", "/api/v1/work/next", None)
     await call("bad token", "GET", "/api/v1/work/next", "crowd_wt_" + "x" * 43)
     await call("wrong role", "GET", f"/api/v1/projects/{pid}", ann)

@@ -148,3 +148,33 @@ async def test_raising_the_overlap_reopens_slots_and_lowering_it_completes_tasks
     await crowd.ok("PATCH", f"/api/v1/projects/{pid}", crowd.platform, {"min_overlap": 2, "max_overlap": 2})
     now_done = next(r for r in await crowd.results(pid) if r["external_id"] == "u-0")
     assert (now_done["status"], now_done["label"], now_done["answers"]) == ("completed", "cat", 2)
+
+
+async def test_listings_for_operators_and_workers(crowd: Crowd) -> None:
+    first = await crowd.new_project(name="First", instructions="Pick **one**. <b>raw</b>")
+    crowd.clock.advance(1)
+    second = await crowd.new_project(name="Second", reward=7)
+    await crowd.call("POST", "/api/v1/projects", crowd.rival, {"name": "Rival", "labels": ["a", "b"]})
+    await crowd.submit(first["id"], 3)
+    worker = await crowd.new_worker()
+    lease = await crowd.next(worker, first["id"])
+    assert lease is not None
+    await crowd.answer(worker, lease["assignment_id"], "cat")
+
+    listed = (await crowd.ok("GET", "/api/v1/projects", crowd.operator))["items"]
+    assert [p["name"] for p in listed] == ["Second", "First"]
+    assert listed[1]["progress"] == {"tasks": 3, "completed": 0, "answers": 1}
+    assert listed[0]["progress"] == {"tasks": 0, "completed": 0, "answers": 0}
+
+    await crowd.ok("PATCH", f"/api/v1/projects/{second['id']}", crowd.operator, {"status": "paused"})
+    open_now = (await crowd.ok("GET", "/api/v1/work/projects", worker))["items"]
+    names = {p["name"]: p for p in open_now}
+    assert "Second" not in names
+    assert names["First"]["open_tasks"] == 3
+    assert names["First"]["instructions_html"] == "<p>Pick <strong>one</strong>. &lt;b&gt;raw&lt;/b&gt;</p>\n"
+    assert "Rival" in names  # the crowd works for every organization
+    me = await crowd.ok("GET", "/api/v1/work/me", worker)
+    assert me["answers"] == 1
+    assert me["projects"] == [
+        {"project_id": first["id"], "name": "First", "answers": 1, "blocked": False, "reliability": None}
+    ]

@@ -67,12 +67,29 @@ def test_fit_with_one_step_reports_that_step() -> None:
     np.testing.assert_array_equal(model.predict(), [0, 1, 0])  # task 2 ties: the smaller class wins
 
 
-def test_empirical_bayes_pseudo_counts() -> None:
+def test_empirical_bayes_pseudo_counts_at_the_crowd_skill() -> None:
+    layout, start = toy_layout()
+    counts = soft_confusion_counts(layout, start)
+    prior = Smoothing(alpha=1.0, shrinkage=2.0, alpha_prior=1.0, skill_precision=math.inf).prior_for(counts)
+    # The pseudo-counts are per worker now (centred at each worker's skill); at infinite skill precision every
+    # worker gets the pooled centre and the golden values of the first version hold.
+    # Pooled soft counts [[2.5, .5], [.5, 2.5]] + 1 -> P = [[.7, .3], [.3, .7]]; a = 1 + 2 P for every worker.
+    np.testing.assert_allclose(prior.confusion, [[[2.4, 1.6], [1.6, 2.4]]] * 2)
+    np.testing.assert_allclose(prior.newcomer(), [[0.6, 0.4], [0.4, 0.6]])
+
+
+def test_empirical_bayes_pseudo_counts_at_each_workers_skill() -> None:
     layout, start = toy_layout()
     prior = Smoothing(alpha=1.0, shrinkage=2.0, alpha_prior=1.0).prior_for(soft_confusion_counts(layout, start))
-    # Pooled soft counts [[2.5, .5], [.5, 2.5]] + 1 -> P = [[.7, .3], [.3, .7]]; a = 1 + 2 P.
-    np.testing.assert_allclose(prior.confusion, [[2.4, 1.6], [1.6, 2.4]])
-    np.testing.assert_allclose(prior.newcomer(), [[0.6, 0.4], [0.4, 0.6]])
+    # Each worker agrees with the vote on 2.5 of 3 answers (1.5 per true class), the crowd's diagonal is .7:
+    # the skill d solves 3 σ(logit .7 + d) + .5 d = 2.5, so the centre's diagonal m = σ(logit .7 + d) lies
+    # between .7 and 2.5 / 3, and a = 1 + 2 [[m, 1 - m], [1 - m, m]].
+    m = (prior.confusion[0, 0, 0] - 1.0) / 2.0
+    d = math.log(m / (1 - m)) - math.log(0.7 / 0.3)
+    assert 3 * m + 0.5 * d == pytest.approx(2.5)
+    assert 0.7 < m < 2.5 / 3
+    np.testing.assert_allclose(prior.confusion, [[[1 + 2 * m, 3 - 2 * m], [3 - 2 * m, 1 + 2 * m]]] * 2)
+    np.testing.assert_allclose(prior.newcomer(), [[0.6, 0.4], [0.4, 0.6]])  # a newcomer has the crowd's skill
 
 
 def test_objective_never_decreases_and_converges() -> None:

@@ -83,3 +83,11 @@ def test_soft_agreement() -> None:
 def test_vote_weights() -> None:
     np.testing.assert_allclose(vote_weights([0.9, 0.5, 0.2], n_classes=2), [math.log(9), 0.0, 0.0])
     assert vote_weights([0.5], n_classes=3)[0] == pytest.approx(math.log(2))
+
+
+def test_scalar_and_array_quantiles_agree() -> None:
+    rng = np.random.default_rng(12)
+    a, b = rng.uniform(0.5, 500, 60), rng.uniform(0.5, 500, 60)
+    for p in (0.025, 0.5, 0.975):
+        one_by_one = [float(beta_quantile(p, float(x), float(y))) for x, y in zip(a, b, strict=True)]
+        np.testing.assert_allclose(one_by_one, beta_quantile(p, a, b), rtol=0, atol=1e-12)

@@ -1,0 +1,145 @@
+r"""Empirical-Bayes Dirichlet priors for Dawid-Skene: each worker shrinks toward the crowd, at their own skill.
+
+Every row ``k`` of worker ``w``'s confusion matrix gets ``a_w[k, l]``
+pseudo-answers (the MAP M-step adds them to the soft counts)::
+
+    a_w[k, l] = alpha + shrinkage · M_w[k, l]
+
+The centre ``M_w`` is the crowd's pooled confusion matrix ``P`` (under the
+majority vote) with its diagonal moved by the worker's skill ``δ_w`` on the
+log-odds scale, and the errors spread like the crowd's::
+
+    M_w[k, k] = σ(logit P[k, k] + δ_w)
+    M_w[k, l] = (1 - M_w[k, k]) · P[k, l] / (1 - P[k, k])        (l ≠ k)
+
+So a worker with few answers looks like a crowd member *of their measured
+skill*, not like the average member: row ``k`` keeps the class's own
+difficulty (``P[k, k]``) and confusions (``P[k, l]``), shifted by how much
+more often than the crowd this worker agrees with the vote. A class nobody
+chose keeps a usable row, and a worker with ``δ_w = 0`` (every newcomer)
+gets the pooled matrix itself.
+
+The skill is the MAP estimate of a logistic model fitted to the worker's
+majority-vote agreement: with ``n_wk`` the worker's (soft) answers on class
+``k`` and ``R_w`` those agreeing with the vote, and a prior
+``δ_w ~ N(0, 1 / precision)``, ``δ_w`` solves::
+
+    Σ_k n_wk σ(logit P[k, k] + δ_w) + precision · δ_w = R_w
+
+(expected agreements under the model = observed ones, pulled toward 0).
+
+``P``, ``δ`` and so ``a`` depend on the answers only, never on the EM
+iterate, so EM climbs one fixed objective and a warm start climbs the same
+one as a cold start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from crowd.consensus.encoding import FloatArray
+
+NEWTON_STEPS = 30
+"""At most this many Newton steps for the skills; they stop once no skill moves by more than 1e-9."""
+MAX_SKILL = 12.0
+"""Log-odds bound on ``δ`` and on the crowd's diagonal, so ``σ`` never rounds to exactly 0 or 1."""
+
+
+@dataclass(frozen=True)
+class DirichletPrior:
+    """The pseudo-counts of one fit: ``confusion`` (workers × K × K), ``population`` (K × K) and ``classes``.
+
+    ``population`` is what a worker of the crowd's average skill (any
+    newcomer) gets.
+    """
+
+    confusion: FloatArray
+    population: FloatArray
+    classes: float
+
+    def newcomer(self) -> FloatArray:
+        """The M-step of a worker without answers: ``population`` normalised by row."""
+        normalised: FloatArray = self.population / self.population.sum(axis=1, keepdims=True)
+        return normalised
+
+    def log_density(self, log_confusions: FloatArray, log_priors: FloatArray) -> float:
+        """``Σ_w Σ_kl a_w[k, l] log C_w[k, l] + b Σ_k log π_k``: the Dirichlet log-densities up to constants."""
+        confusion_term = np.einsum("wkl,wkl->", self.confusion, log_confusions)  # einsum: no BLAS threads
+        return float(confusion_term + self.classes * log_priors.sum())
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """Hyper-parameters of the Dirichlet priors, from which each fit builds its pseudo-counts.
+
+    ``alpha`` in every cell; ``shrinkage`` pseudo-answers per row spread
+    like the worker's centre; ``alpha_prior`` on each class prior;
+    ``skill_precision`` the precision of the skills' normal prior (``inf``
+    gives every worker the pooled centre).
+    """
+
+    alpha: float
+    shrinkage: float
+    alpha_prior: float
+    skill_precision: float = 0.5
+
+    def prior_for(self, counts: FloatArray) -> DirichletPrior:
+        """Pseudo-counts for majority-vote soft counts ``N_w[k, l]`` (workers × K × K)."""
+        pooled = counts.sum(axis=0) + self.alpha
+        population = pooled / pooled.sum(axis=1, keepdims=True)
+        skills = skill_offsets(counts, population, self.skill_precision)
+        centres = skill_centres(population, skills)
+        return DirichletPrior(
+            confusion=self.alpha + self.shrinkage * centres,
+            population=self.alpha + self.shrinkage * population,
+            classes=self.alpha_prior,
+        )
+
+
+def crowd_log_odds(population: FloatArray) -> FloatArray:
+    """``logit P[k, k]`` per class, bounded by :data:`MAX_SKILL`."""
+    diagonal = np.diagonal(population)
+    log_odds: FloatArray = np.clip(np.log(diagonal) - np.log1p(-np.minimum(diagonal, 1.0)), -MAX_SKILL, MAX_SKILL)
+    return log_odds
+
+
+def skill_offsets(counts: FloatArray, population: FloatArray, precision: float) -> FloatArray:
+    """Each worker's skill ``δ_w``, by Newton's method on the MAP equation of the module docstring.
+
+    The left side minus ``R_w`` is increasing in ``δ`` with slope
+    ``Σ_k n_wk σ (1 - σ) + precision``, so Newton from ``δ = 0`` is
+    well-behaved; steps are clipped to ``±2`` to stay so from far away.
+    Typically 4-6 steps.
+    """
+    n_workers, n_classes = counts.shape[:2]
+    if n_classes < 2 or not np.isfinite(precision):
+        return np.zeros(n_workers)
+    per_class = counts.sum(axis=2)  # n_wk: soft answers on true class k
+    agreed = np.einsum("wkk->w", counts)  # R_w
+    base = crowd_log_odds(population)
+    skills = np.zeros(n_workers)
+    for _ in range(NEWTON_STEPS):
+        p = 1.0 / (1.0 + np.exp(-(base + skills[:, np.newaxis])))
+        excess = np.einsum("wk,wk->w", per_class, p) + precision * skills - agreed
+        slope = np.einsum("wk,wk->w", per_class, p * (1.0 - p)) + precision
+        move = np.clip(excess / slope, -2.0, 2.0)
+        skills = np.clip(skills - move, -MAX_SKILL, MAX_SKILL)
+        if np.abs(move).max(initial=0.0) <= 1e-9:
+            break
+    return skills
+
+
+def skill_centres(population: FloatArray, skills: FloatArray) -> FloatArray:
+    """``M_w`` for every worker (workers × K × K): ``P`` with its diagonal moved by ``δ_w`` in log-odds."""
+    n_classes = len(population)
+    if n_classes < 2:
+        return np.broadcast_to(population, (len(skills), n_classes, n_classes)).copy()
+    diagonal = 1.0 / (1.0 + np.exp(-(crowd_log_odds(population) + skills[:, np.newaxis])))  # workers × K
+    errors = population * (1.0 - np.eye(n_classes))
+    spread = errors / errors.sum(axis=1, keepdims=True)
+    centres: FloatArray = (1.0 - diagonal)[:, :, np.newaxis] * spread
+    index = np.arange(n_classes)
+    centres[:, index, index] = diagonal
+    return centres
