@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from crowd.api import consensus, gold, operator, platform, worker
+from crowd.api import web as pages
 from crowd.api.http import problem, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SETTINGS
 from crowd.api.middleware import problems, request_context
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Random | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, problems],
+        middlewares=[request_context, pages.security_headers, problems],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -41,6 +42,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app.add_routes(worker.routes)
     app.add_routes(consensus.routes)
     app.add_routes(gold.routes)
+    app.add_routes(pages.routes)
     return app
 
 

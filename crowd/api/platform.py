@@ -16,6 +16,7 @@ from crowd.api.auth import api_key
 from crowd.api.http import M, iso, parse, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import BatchIn, ProjectCreate, ProjectPatch
+from crowd.api.web import SECURITY_HEADERS
 from crowd.errors import ValidationFailed
 from crowd.identity.tokens import Role
 from crowd.projects import service as projects
@@ -192,7 +193,7 @@ async def _csv(rows: AsyncIterator[Any], header: list[str], csv_row: Callable[[A
 
 
 async def _stream(request: web.Request, content_type: str, chunks: AsyncIterator[str]) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": f"{content_type}; charset=utf-8"})
+    response = web.StreamResponse(headers={"Content-Type": f"{content_type}; charset=utf-8", **SECURITY_HEADERS})
     await response.prepare(request)
     pending: list[str] = []
     async for chunk in chunks:

@@ -17,6 +17,7 @@ ALLOWED_KEYS = {
 }  # fmt: skip
 ALLOWED_HEADERS = {
     "content-type", "content-length", "date", "server", "x-request-id", "www-authenticate", "retry-after",
+    "content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy",
 }  # fmt: skip
 
 

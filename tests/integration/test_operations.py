@@ -50,3 +50,15 @@ def test_the_formatter_adds_the_request_id_in_context() -> None:
     assert entry["request_id"] == "rid-1"
     assert entry["message"] == "hello you"
     assert entry["level"] == "warning"
+
+
+async def test_every_reply_carries_the_security_headers(crowd: Crowd) -> None:
+    pid = (await crowd.new_project())["id"]
+    for path, token in [("/healthz", None), ("/api/v1/projects/nope", crowd.platform)]:
+        reply = await crowd.call("GET", path, token)
+        assert "frame-ancestors 'none'" in reply.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in reply.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in reply.headers["Content-Security-Policy"]
+        assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    streamed = await crowd.call("GET", f"/api/v1/projects/{pid}/results?format=csv", crowd.platform)
+    assert streamed.headers["X-Content-Type-Options"] == "nosniff"
