@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from crowd.api import consensus, gold, operator, platform, worker
+from crowd.api import consensus, gold, operator, payments, platform, worker
 from crowd.api import web as pages
 from crowd.api.http import problem, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SETTINGS
@@ -23,6 +23,7 @@ from crowd.db.engine import create_database
 from crowd.errors import ServiceUnavailable
 from crowd.inference.service import refit_due
 from crowd.jobs import every, run_as_leader
+from crowd.payments.service import approve_due
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app.cleanup_ctx.extend([_database, _broker, _engine(rng or random.Random()), _sweeper, _refitter])
+    app.cleanup_ctx.extend([_database, _broker, _engine(rng or random.Random()), _sweeper, _approver, _refitter])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.add_routes(platform.routes)
@@ -42,6 +43,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app.add_routes(worker.routes)
     app.add_routes(consensus.routes)
     app.add_routes(gold.routes)
+    app.add_routes(payments.routes)
     app.add_routes(pages.routes)
     return app
 
@@ -76,6 +78,16 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
     interval = app[SETTINGS].sweep_interval_seconds
     task = asyncio.create_task(run_as_leader(app[BROKER], "sweeper", interval, sweep))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _approver(app: web.Application) -> AsyncIterator[None]:
+    """Approve rewards whose review period is over, one process at a time."""
+    db, clock = app[DATABASE], app[CLOCK]
+    interval = app[SETTINGS].approve_interval_seconds
+    task = asyncio.create_task(run_as_leader(app[BROKER], "approver", interval, lambda: approve_due(db, clock)))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

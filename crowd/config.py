@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     """How often the leader sweeps expired leases (claims also count expiry live)."""
     refit_interval_seconds: float = Field(60.0, gt=0)
     """How often each process looks for projects with new answers to refit."""
+    approve_interval_seconds: float = Field(60.0, gt=0)
+    """How often the leader approves rewards whose review period is over."""
     max_wait_seconds: int = Field(30, ge=0, le=300)
     """Upper bound of ``GET /api/v1/work/next?wait=N``."""
 

@@ -48,6 +48,7 @@ class ProjectSettings(Body):
     routing: Literal["depth_first", "uncertainty"] | None = None
     min_reliability: Share | None = None
     recollect_blocked: bool | None = None
+    reject_blocked: bool | None = None
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Self:
@@ -109,6 +110,7 @@ PROJECT_DEFAULTS: dict[str, Any] = {
     "routing": "depth_first",
     "min_reliability": 0.0,
     "recollect_blocked": False,
+    "reject_blocked": False,
 }
 
 
@@ -132,6 +134,11 @@ class GoldTaskIn(Body):
 
 class GoldIn(Body):
     tasks: Annotated[list[GoldTaskIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
+
+
+class PayoutIn(Body):
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    minimum: Annotated[int, Field(ge=0, le=10**15)] = 0
 
 
 class AnswerIn(Body):

@@ -4,6 +4,8 @@ label (invariant 5): replies are built only from ``views.lease`` and
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aiohttp import web
 
 from crowd.api import query, views
@@ -13,6 +15,7 @@ from crowd.api.keys import ENGINE, SETTINGS
 from crowd.api.models import AnswerIn
 from crowd.assignment import answering
 from crowd.assignment import service as assignment
+from crowd.payments import service as payments
 
 routes = web.RouteTableDef()
 
@@ -56,9 +59,17 @@ async def me(request: web.Request) -> web.Response:
     """The worker's own record: answers and standing per project."""
     caller = await worker(request)
     standings = await assignment.standings(request.app[ENGINE], caller)
+    balances = await payments.balances(request.app[ENGINE].db, caller.id)
+    main = balances[0] if balances else None
     return reply(
         {
             **views.worker(caller),
+            "balance": {
+                "pending": main.pending if main else 0,
+                "available": main.available if main else 0,
+                "currency": main.currency if main else None,
+            },
+            "balances": [asdict(b) for b in balances],
             "answers": sum(s.answers for s in standings),
             "projects": [views.standing(s) for s in standings],
         }

@@ -20,6 +20,7 @@ from crowd.gold import store as gold_store
 from crowd.identity.models import Worker
 from crowd.ids import AssignmentId, ProjectId
 from crowd.inference import service as inference
+from crowd.payments import service as payments
 from crowd.projects import store as projects
 from crowd.projects.models import Project
 
@@ -74,20 +75,23 @@ async def _accept(
         raise AssignmentClosed("this assignment was skipped")
     if fit is AnswerFit.NO_SLOT:
         raise LeaseExpired("the lease expired and the task has all the answers it needs")
-    stored = await store.record_answer(conn, assignment, label, now, held_slot=fit is AnswerFit.LEASE_SLOT)
+    held_slot = fit is AnswerFit.LEASE_SLOT
+    stored = await store.record_answer(conn, assignment, label, now, held_slot=held_slot)
+    await payments.pay_answer(conn, project, assignment, stored.id, held_slot=held_slot, now=now)
     wants_workers = False
     if slots is None:
         key = await gold_store.gold_key(conn, assignment.task_id)
         await inference.count_answer(conn, project, assignment.worker_id, now, gold_correct=label == key.label)
-        wants_workers = await gold.after_gold_answer(conn, project, assignment.worker_id, now)
-        wants_workers = wants_workers and project.recollect_blocked
+        blocked = await gold.after_gold_answer(conn, project, assignment.worker_id, now)
+        wants_workers = blocked and project.recollect_blocked
     else:
         await inference.count_answer(conn, project, assignment.worker_id, now)
         if slots.open:
             answers = slots.answer_count + 1
-            wants_workers = await inference.on_answer(
-                conn, project, assignment.task_id, answers, slots.target_overlap, now
-            )
+            settled = await inference.on_answer(conn, project, assignment.task_id, answers, slots.target_overlap, now)
+            wants_workers = settled.raised
+            if settled.completed_label is not None:
+                await payments.on_task_completed(conn, project, assignment.task_id, settled.completed_label, now)
     receipt = await _receipt(conn, project, assignment, stored)
     return receipt, project.id if wants_workers else None
 
@@ -115,6 +119,7 @@ async def skip(engine: Engine, worker: Worker, public_id: str) -> Receipt:
             raise AssignmentClosed("this assignment was already answered")
         now = engine.clock.now()
         await store.release_lease(conn, assignment, SKIPPED, now)
+        await payments.release_reward(conn, assignment.project_id, assignment.reward, assignment.reserved)
         return Receipt(assignment.public_id, SKIPPED, None, now), assignment.project_id
 
     receipt, freed = await engine.db.retrying(work)

@@ -30,6 +30,8 @@ from crowd.gold.service import settings_of
 from crowd.identity.models import Worker
 from crowd.ids import AssignmentId, ProjectId, new_id
 from crowd.inference import store as stats
+from crowd.payments import service as payments
+from crowd.payments.service import BudgetExhausted
 from crowd.projects import store as projects
 from crowd.projects.models import Project
 
@@ -107,21 +109,29 @@ async def _claim_in(engine: Engine, worker: Worker, project: Project) -> Lease |
         held = await store.live_lease(conn, worker.id, now, project.id)
         if held is not None:
             return held
+        reward = await payments.lease_reward(conn, project)
         public_id, expires_at = AssignmentId(new_id("asg", 24)), now + timedelta(seconds=project.lease_seconds)
         try:
+            offer = None
             if engine.rng.random() < gold_share(settings_of(project), standing):
-                offer = await _claim_gold(conn, project, worker, public_id, now, expires_at)
-                if offer is not None:
-                    return offer
-            return await store.claim(conn, project.id, worker.id, public_id, now, expires_at)
+                offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward)
+            if offer is None:
+                offer = await store.claim(conn, project.id, worker.id, public_id, now, expires_at, reward)
         except IntegrityError as exc:
             # The same worker's concurrent request leased first: start over
             # and hand back that lease.
             if is_unique_violation(exc):
                 raise RetryTransaction from exc
             raise
+        if offer is None:
+            await payments.release_reward(conn, project.id, *reward)
+        return offer
 
-    offer = await engine.db.retrying(work)
+    try:
+        offer = await engine.db.retrying(work)
+    except BudgetExhausted:
+        log.info("budget exhausted", extra={"project_id": project.id})
+        return None
     return None if offer is None else Lease(offer, project)
 
 
@@ -132,12 +142,13 @@ async def _claim_gold(
     public_id: AssignmentId,
     now: datetime,
     expires_at: datetime,
+    reward: tuple[int, bool],
 ) -> Offer | None:
     """A gold lease, but only when a real task was there to give: gold handed
     out when nothing else is left would tell the worker what it is."""
     if not await store.real_work_available(conn, project.id, worker.id):
         return None
-    return await store.claim_gold(conn, project.id, worker.id, public_id, now, expires_at)
+    return await store.claim_gold(conn, project.id, worker.id, public_id, now, expires_at, reward)
 
 
 @dataclass(frozen=True, slots=True)

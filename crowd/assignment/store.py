@@ -26,7 +26,7 @@ from sqlalchemy import RowMapping, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
-from crowd.db.schema import answers, assignments, tasks
+from crowd.db.schema import answers, assignments, project_spend, tasks
 from crowd.db.types import Json, UtcDateTime
 from crowd.ids import AssignmentId, ProjectId, TaskId, WorkerId
 
@@ -39,6 +39,8 @@ class Assignment:
     task_id: TaskId
     worker_id: WorkerId
     is_gold: bool
+    reward: int
+    reserved: bool
     status: str
     issued_at: datetime
     expires_at: datetime
@@ -56,6 +58,7 @@ class Offer:
 
 @dataclass(frozen=True, slots=True)
 class StoredAnswer:
+    id: int
     label: str
     created_at: datetime
 
@@ -95,8 +98,8 @@ _PG_CLAIM = (
         RETURNING t.id, t.data
     ), leased AS (
         INSERT INTO assignments
-            (public_id, project_id, task_id, worker_id, status, issued_at, expires_at)
-        SELECT :public_id, :project_id, taken.id, :worker_id, 'leased', :now, :expires_at
+            (public_id, project_id, task_id, worker_id, status, issued_at, expires_at, reward, reserved)
+        SELECT :public_id, :project_id, taken.id, :worker_id, 'leased', :now, :expires_at, :reward, :reserved
         FROM taken
         RETURNING task_id
     )
@@ -111,15 +114,20 @@ _PG_CLAIM = (
 # skipped: the answer will settle its own lease.
 _PG_EXPIRE = """
     WITH overdue AS (
-        SELECT id FROM assignments
+        SELECT id, reserved FROM assignments
         WHERE status = 'leased' AND expires_at <= :now {scope}
         ORDER BY expires_at
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     ), expired AS (
-        UPDATE assignments AS a SET status = 'expired', closed_at = :now
+        UPDATE assignments AS a SET status = 'expired', closed_at = :now, reserved = false
         FROM overdue WHERE a.id = overdue.id
-        RETURNING a.task_id, a.is_gold
+        RETURNING a.task_id, a.is_gold, a.project_id, a.reward, overdue.reserved
+    ), unreserved AS (
+        -- the budget gets the rewards reserved for these leases back
+        UPDATE project_spend AS s SET reserved = s.reserved - r.total
+        FROM (SELECT project_id, sum(reward) AS total FROM expired WHERE reserved GROUP BY project_id) AS r
+        WHERE s.project_id = r.project_id
     ), freed AS (
         -- gold leases hold no slot
         SELECT task_id, count(*) AS n FROM expired WHERE NOT is_gold GROUP BY task_id
@@ -142,14 +150,18 @@ async def claim(
     public_id: AssignmentId,
     now: datetime,
     expires_at: datetime,
+    reward: tuple[int, bool] = (0, False),
 ) -> Offer | None:
-    """Lease the first task this worker may take, or None."""
+    """Lease the first task this worker may take, or None. ``reward``: the
+    lease's reward and whether the budget reserved it."""
     params = {
         "project_id": project_id,
         "worker_id": worker_id,
         "public_id": public_id,
         "now": now,
         "expires_at": expires_at,
+        "reward": reward[0],
+        "reserved": reward[1],
     }
     if conn.dialect.name == "postgresql":
         data = (await conn.execute(_PG_CLAIM, params)).scalar()
@@ -173,6 +185,8 @@ async def _sqlite_claim(conn: AsyncConnection, params: dict[str, Any]) -> dict[s
             status=LEASED,
             issued_at=params["now"],
             expires_at=params["expires_at"],
+            reward=params["reward"],
+            reserved=params["reserved"],
         )
     )
     data: dict[str, Any] = (await conn.execute(select(tasks.c.data).where(tasks.c.id == task_id))).scalar_one()
@@ -192,6 +206,7 @@ async def claim_gold(
     public_id: AssignmentId,
     now: datetime,
     expires_at: datetime,
+    reward: tuple[int, bool] = (0, False),
 ) -> Offer | None:
     """Lease a gold task this worker has never been given, drawn at random
     (so workers cannot compare notes on "the first gold"). Gold has no
@@ -218,6 +233,8 @@ async def claim_gold(
             status=LEASED,
             issued_at=now,
             expires_at=expires_at,
+            reward=reward[0],
+            reserved=reward[1],
         )
     )
     return Offer(public_id, project_id, expires_at, row.data)
@@ -238,7 +255,14 @@ async def _sqlite_expire(
     conn: AsyncConnection, now: datetime, project_id: ProjectId | None, limit: int
 ) -> set[ProjectId]:
     query = (
-        select(assignments.c.id, assignments.c.task_id, assignments.c.project_id, assignments.c.is_gold)
+        select(
+            assignments.c.id,
+            assignments.c.task_id,
+            assignments.c.project_id,
+            assignments.c.is_gold,
+            assignments.c.reward,
+            assignments.c.reserved,
+        )
         .where(assignments.c.status == LEASED, assignments.c.expires_at <= now)
         .order_by(assignments.c.expires_at)
         .limit(limit)
@@ -249,10 +273,22 @@ async def _sqlite_expire(
     if not overdue:
         return set()
     ids = [row.id for row in overdue]
-    await conn.execute(update(assignments).where(assignments.c.id.in_(ids)).values(status=EXPIRED, closed_at=now))
+    await conn.execute(
+        update(assignments).where(assignments.c.id.in_(ids)).values(status=EXPIRED, closed_at=now, reserved=False)
+    )
     slots = Counter(row.task_id for row in overdue if not row.is_gold)  # gold leases hold no slot
     for task_id, n in sorted(slots.items()):
         await conn.execute(update(tasks).where(tasks.c.id == task_id).values(lease_count=tasks.c.lease_count - n))
+    reserved: Counter[str] = Counter()
+    for row in overdue:
+        if row.reserved:
+            reserved[row.project_id] += row.reward
+    for project_id_, total in sorted(reserved.items()):  # the budget gets these rewards back
+        await conn.execute(
+            update(project_spend)
+            .where(project_spend.c.project_id == project_id_)
+            .values(reserved=project_spend.c.reserved - total)
+        )
     return {ProjectId(row.project_id) for row in overdue if not row.is_gold}
 
 
@@ -306,8 +342,9 @@ async def record_answer(
     """Store the answer, close the assignment and count it on the task; the
     answer takes over the lease's slot (``held_slot``) or a free one."""
     duration_ms = max(0, int((now - assignment.issued_at).total_seconds() * 1000))
-    await conn.execute(
-        insert(answers).values(
+    inserted = await conn.execute(
+        insert(answers)
+        .values(
             assignment_id=assignment.id,
             project_id=assignment.project_id,
             task_id=assignment.task_id,
@@ -316,19 +353,26 @@ async def record_answer(
             duration_ms=duration_ms,
             created_at=now,
         )
+        .returning(answers.c.id)
     )
+    answer_id = int(inserted.scalar_one())
     await _close(conn, assignment, ANSWERED, now)
     if not assignment.is_gold:  # gold rows are never updated: no overlap to count
         counts: dict[str, Any] = {"answer_count": tasks.c.answer_count + 1}
         if held_slot:
             counts["lease_count"] = tasks.c.lease_count - 1
         await conn.execute(update(tasks).where(tasks.c.id == assignment.task_id).values(**counts))
-    return StoredAnswer(label, now)
+    return StoredAnswer(answer_id, label, now)
 
 
 async def release_lease(conn: AsyncConnection, assignment: Assignment, status: str, now: datetime) -> None:
-    """Close a live lease without an answer (skip): its slot is free again."""
-    await _close(conn, assignment, status, now)
+    """Close a live lease without an answer (skip): its slot is free again
+    (the caller gives its reserved reward back to the budget)."""
+    await conn.execute(
+        update(assignments)
+        .where(assignments.c.id == assignment.id)
+        .values(status=status, closed_at=now, reserved=False)
+    )
     if not assignment.is_gold:
         await conn.execute(
             update(tasks).where(tasks.c.id == assignment.task_id).values(lease_count=tasks.c.lease_count - 1)
@@ -342,9 +386,9 @@ async def _close(conn: AsyncConnection, assignment: Assignment, status: str, now
 
 
 async def answer_of(conn: AsyncConnection, assignment_id: int) -> StoredAnswer:
-    query = select(answers.c.label, answers.c.created_at).where(answers.c.assignment_id == assignment_id)
+    query = select(answers.c.id, answers.c.label, answers.c.created_at).where(answers.c.assignment_id == assignment_id)
     row = (await conn.execute(query)).one()
-    return StoredAnswer(row.label, row.created_at)
+    return StoredAnswer(row.id, row.label, row.created_at)
 
 
 async def closed_at(conn: AsyncConnection, assignment_id: int) -> datetime:
@@ -361,6 +405,8 @@ def _assignment(row: RowMapping) -> Assignment:
         task_id=TaskId(row["task_id"]),
         worker_id=WorkerId(row["worker_id"]),
         is_gold=row["is_gold"],
+        reward=row["reward"],
+        reserved=row["reserved"],
         status=row["status"],
         issued_at=row["issued_at"],
         expires_at=row["expires_at"],

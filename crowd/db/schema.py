@@ -14,6 +14,7 @@ code fails loudly instead of double-assigning or double-counting:
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -113,6 +114,7 @@ projects = Table(
     Column("routing", String(16), nullable=False),
     Column("min_reliability", Float(), nullable=False),
     Column("recollect_blocked", Boolean(), nullable=False, server_default="0"),
+    Column("reject_blocked", Boolean(), nullable=False, server_default="0"),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('active', 'paused')", name="status"),
@@ -198,6 +200,10 @@ assignments = Table(
     # Gold leases take no slot: gold tasks have no overlap and their rows are
     # never updated by claims or answers (many workers answer them at once).
     Column("is_gold", Boolean(), nullable=False, server_default="0"),
+    # Fixed when the lease is granted, paid when the answer is accepted;
+    # ``reserved`` when the project's budget set it aside for this lease.
+    Column("reward", Integer(), nullable=False, server_default="0"),
+    Column("reserved", Boolean(), nullable=False, server_default="0"),
     Column("status", String(16), nullable=False, server_default="leased"),
     Column("issued_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
@@ -285,6 +291,79 @@ consensus_fits = Table(
     Column("seconds", Float(), nullable=False),
     Column("priors", Json, nullable=False),
     Column("newcomer", Json, nullable=False),
+)
+
+# Committed spend of projects with a budget: posted money plus the rewards
+# of live leases. The claim reserves a reward here in the same statement that
+# checks the budget, so a project never commits past it.
+project_spend = Table(
+    "project_spend",
+    metadata,
+    Column("project_id", String(ID), ForeignKey("projects.id"), primary_key=True),
+    Column("posted", BigInteger(), nullable=False, server_default="0"),
+    Column("reserved", BigInteger(), nullable=False, server_default="0"),
+    CheckConstraint("reserved >= 0", name="reserved"),
+)
+
+# The double-entry ledger: append-only. A transaction's entries sum to zero;
+# its idempotency key is unique, so retried postings post once; a reward is
+# settled (approved or reversed) at most once.
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(NAME), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=True),
+    Column("worker_id", String(ID), ForeignKey("workers.id"), nullable=True),
+    Column("answer_id", BigId, ForeignKey("answers.id"), nullable=True, unique=True),
+    Column("settles", BigId, ForeignKey("ledger_transactions.id"), nullable=True, unique=True),
+    Column("payout_run_id", String(ID), ForeignKey("payout_runs.id"), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    # A reward approves itself at due_at (its project's review period) unless settled before.
+    Column("due_at", UtcDateTime(), nullable=True),
+    CheckConstraint("kind IN ('reward', 'approval', 'reversal', 'bonus', 'payout')", name="kind"),
+    Index("ix_ledger_transactions_due_at", "due_at"),
+    Index("ix_ledger_transactions_project_id_kind", "project_id", "kind"),
+    Index("ix_ledger_transactions_worker_id_id", "worker_id", "id"),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("transaction_id", BigId, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("account_type", String(24), nullable=False),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=True),
+    Column("worker_id", String(ID), ForeignKey("workers.id"), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("amount", BigInteger(), nullable=False),
+    CheckConstraint("amount <> 0", name="amount"),
+    CheckConstraint(
+        "account_type IN ('project', 'worker_pending', 'worker_available', 'payouts')", name="account_type"
+    ),
+    CheckConstraint(
+        "(account_type = 'project') = (project_id IS NOT NULL)"
+        " AND (account_type IN ('worker_pending', 'worker_available')) = (worker_id IS NOT NULL)",
+        name="owner",
+    ),
+    Index("ix_ledger_entries_transaction_id", "transaction_id"),
+    Index("ix_ledger_entries_worker_id_account_type", "worker_id", "account_type"),
+)
+
+payout_runs = Table(
+    "payout_runs",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("minimum", BigInteger(), nullable=False),
+    Column("workers", Integer(), nullable=False),
+    Column("total", BigInteger(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 #: Indexes with DESC or expression columns, which autogenerate cannot compare

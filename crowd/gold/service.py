@@ -17,6 +17,7 @@ from crowd.gold import store
 from crowd.gold.policy import GoldSettings, GoldTaskHealth, gold_health, should_block
 from crowd.identity import store as identity
 from crowd.ids import OrganizationId, ProjectId, WorkerId
+from crowd.payments import service as payments
 from crowd.projects import store as projects
 from crowd.projects.models import NewTask, Project
 
@@ -96,10 +97,12 @@ async def after_gold_answer(conn: AsyncConnection, project: Project, worker_id: 
 
 async def block(conn: AsyncConnection, project: Project, worker_id: WorkerId, reason: str, now: datetime) -> None:
     """Block the worker on the project. With recollection on, their answers
-    leave consensus and each task they answered asks for one more worker."""
+    leave consensus and each task they answered asks for one more worker;
+    with rejection on, their pending rewards in the project are reversed."""
     await store.set_blocked(conn, project.id, worker_id, True, reason, now)
     if project.recollect_blocked:
         await store.reopen_answered_tasks(conn, project.id, worker_id)
+    await payments.on_blocked(conn, project, worker_id, now)
 
 
 async def set_blocked(

@@ -39,13 +39,21 @@ async def count_answer(
     await store.count_answer(conn, project.id, worker_id, now, gold_correct=gold_correct)
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    raised: bool
+    """The task wants another worker."""
+    completed_label: str | None
+    """The consensus label, if the task completed now."""
+
+
 async def on_answer(
     conn: AsyncConnection, project: Project, task_id: TaskId, answers: int, target_overlap: int, now: datetime
-) -> bool:
+) -> Settled:
     """Score the task's answers with the current worker models; complete it
     or raise its target overlap by the dynamic overlap rule. ``answers``
     counts every answer of the task, those of workers whose answers left
-    consensus (recollection) included. True if the target rose."""
+    consensus (recollection) included."""
     model = await _current_model(conn, project)
     stored = await store.task_votes(conn, project.id, task_id, without_blocked=project.recollect_blocked)
     index = {label: k for k, label in enumerate(project.labels)}
@@ -68,7 +76,8 @@ async def on_answer(
         outcome=(project.labels[outcome.label], round(outcome.confidence, 6)) if outcome.complete else None,
         now=now,
     )
-    return outcome.target_overlap > target_overlap
+    label = project.labels[outcome.label] if outcome.complete else None
+    return Settled(outcome.target_overlap > target_overlap, label)
 
 
 async def _current_model(conn: AsyncConnection, project: Project) -> DSParams:

@@ -40,6 +40,7 @@ class Project:
     routing: str
     min_reliability: float
     recollect_blocked: bool
+    reject_blocked: bool
     created_at: datetime
     updated_at: datetime
 

@@ -15,6 +15,8 @@ from crowd.db.engine import Database, RetryTransaction, is_unique_violation
 from crowd.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFailed
 from crowd.ids import BatchId, OrganizationId, ProjectId, new_id
 from crowd.inference import service as inference
+from crowd.payments import service as payments
+from crowd.payments import store as payments_store
 from crowd.projects import store
 from crowd.projects.models import Batch, BatchProgress, NewTask, Project, ProjectProgress
 from crowd.projects.policy import settings_errors
@@ -44,7 +46,10 @@ async def create_project(
     now = clock.now()
     row = {**values, "id": new_id("prj"), "organization_id": organization_id, "created_at": now, "updated_at": now}
     async with db.transaction() as conn:
-        return await store.insert_project(conn, row)
+        project = await store.insert_project(conn, row)
+        if project.budget is not None:
+            await payments_store.start_budget(conn, project.id, now)
+        return project
 
 
 async def get_project(db: Database, organization_id: OrganizationId, project_id: str) -> Project:
@@ -80,6 +85,7 @@ async def update_project(
         ):
             raise Conflict("labels cannot change once the project has answers")
         after = await store.update_project(conn, before.id, {**changes, "updated_at": clock.now()})
+        await payments.on_budget_change(conn, before, after, clock.now())
         if (after.min_overlap, after.max_overlap) != (before.min_overlap, before.max_overlap):
             await _retarget(conn, before, after, clock)
     await announce_work(broker, after.id)
@@ -93,7 +99,9 @@ async def _retarget(conn: AsyncConnection, before: Project, after: Project, cloc
     shift = after.min_overlap - before.min_overlap
     await store.shift_targets(conn, after.id, shift, after.min_overlap, after.max_overlap)
     for task_id, answers, target in await store.tasks_due(conn, after.id):
-        await inference.on_answer(conn, after, task_id, answers, target, clock.now())
+        settled = await inference.on_answer(conn, after, task_id, answers, target, clock.now())
+        if settled.completed_label is not None:
+            await payments.on_task_completed(conn, after, task_id, settled.completed_label, clock.now())
 
 
 async def submit_batch(

@@ -1,0 +1,245 @@
+"""Use cases of pay. The hooks (``lease_reward``, ``pay_answer``,
+``on_task_completed``, ``on_blocked``) run inside the transaction of the
+claim, answer or block that causes them, so money and work never part: no
+answer without its reward, no reward without its answer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.assignment.store import Assignment
+from crowd.clock import Clock
+from crowd.db.engine import Database
+from crowd.errors import LeaseExpired, NotFound, ValidationFailed
+from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId, new_id
+from crowd.payments import store
+from crowd.payments.ledger import AccountType, Books, payout
+from crowd.payments.policy import bonus_amount, cost_to_finish
+from crowd.projects import store as projects
+from crowd.projects.models import Project
+
+log = logging.getLogger(__name__)
+
+
+class BudgetExhausted(Exception):
+    """The project's budget cannot cover another lease."""
+
+
+def books(project: Project, worker_id: WorkerId) -> Books:
+    return Books(project.organization_id, project.currency, project.id, worker_id)
+
+
+async def lease_reward(conn: AsyncConnection, project: Project) -> tuple[int, bool]:
+    """The reward a new lease is granted with, and whether the budget
+    reserved it. Raises :class:`BudgetExhausted` when it would not fit."""
+    if project.reward == 0 or project.budget is None:
+        return project.reward, False
+    if not await store.reserve(conn, project.id, project.reward):
+        raise BudgetExhausted(project.id)
+    return project.reward, True
+
+
+async def release_reward(conn: AsyncConnection, project_id: ProjectId, reward: int, reserved: bool) -> None:
+    """A lease ends without an answer (skip), or a claim found no task."""
+    if reserved and reward:
+        await store.settle_reservation(conn, project_id, reward, spent=False)
+
+
+async def pay_answer(
+    conn: AsyncConnection, project: Project, assignment: Assignment, answer_id: int, *, held_slot: bool, now: datetime
+) -> None:
+    """Post the answer's reward to the worker's pending balance."""
+    reward = assignment.reward
+    if reward == 0:
+        return
+    if project.budget is not None:
+        if assignment.reserved:
+            await store.settle_reservation(conn, project.id, reward, spent=True)
+        elif held_slot:  # granted before the project had a budget: it is owed
+            await store.add_spend(conn, project.id, reward)
+        elif not await store.reserve(conn, project.id, reward, post_now=True):
+            raise LeaseExpired("the lease expired and the project's budget is spent")
+    due = now + timedelta(seconds=project.review_seconds)
+    await store.post(conn, books(project, assignment.worker_id).reward(answer_id, reward), now, due_at=due)
+
+
+async def on_task_completed(
+    conn: AsyncConnection, project: Project, task_id: TaskId, label: str, now: datetime
+) -> None:
+    """Approve at once the rewards of answers that agree with the consensus,
+    and pay those workers their bonus, scaled by their reliability."""
+    for reward, answered in await store.pending_rewards_of_task(conn, task_id):
+        if answered == label:
+            await store.post(conn, books(project, reward.worker_id).approval(reward.id, reward.amount), now)
+    if project.bonus <= 0:
+        return
+    for worker_id, reliability in await store.agreeing_workers(conn, project.id, task_id, label):
+        amount = bonus_amount(project.bonus, reliability)
+        if amount and await _spend(conn, project, amount):
+            await store.post(conn, books(project, worker_id).bonus(task_id, amount), now)
+
+
+async def _spend(conn: AsyncConnection, project: Project, amount: int) -> bool:
+    """Take ``amount`` from the budget now, if the project has one and it fits."""
+    return project.budget is None or await store.reserve(conn, project.id, amount, post_now=True)
+
+
+async def on_blocked(conn: AsyncConnection, project: Project, worker_id: WorkerId, now: datetime) -> int:
+    """Reverse a blocked worker's pending rewards in the project, if the
+    project says so; how many."""
+    if not project.reject_blocked:
+        return 0
+    pending = await store.pending_rewards_of_worker(conn, project.id, worker_id)
+    for reward in pending:
+        await store.post(conn, books(project, worker_id).reversal(reward.id, reward.amount), now)
+        if project.budget is not None:
+            await store.add_spend(conn, project.id, -reward.amount)
+    return len(pending)
+
+
+async def approve_due(db: Database, clock: Clock, batch: int = 500) -> int:
+    """Approve every reward whose review period is over; how many."""
+    approved = 0
+    while True:
+        async with db.transaction() as conn:
+            now = clock.now()
+            due = await store.rewards_due(conn, now, batch)
+            for reward in due:
+                tx = Books(reward.organization_id, reward.currency, reward.project_id, reward.worker_id)
+                approved += await store.post(conn, tx.approval(reward.id, reward.amount), now) is not None
+        if len(due) < batch:
+            return approved
+
+
+async def on_budget_change(conn: AsyncConnection, before: Project, after: Project, now: datetime) -> None:
+    """Start or stop tracking committed spend when a budget appears or goes."""
+    if before.budget is None and after.budget is not None:
+        await store.start_budget(conn, after.id, now)
+    elif before.budget is not None and after.budget is None:
+        await store.stop_budget(conn, after.id)
+
+
+# reading ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    project: Project
+    committed: int
+    posted: int
+    pending: int
+    approved: int
+    bonuses: int
+    reversed: int
+    remaining_answers: int
+    daily: list[tuple[str, str, int]]
+
+    @property
+    def cost_to_finish(self) -> int:
+        return cost_to_finish(self.remaining_answers, self.project.reward)
+
+
+async def spend(db: Database, organization_id: OrganizationId, project_id: str) -> Spend:
+    async with db.read() as conn:
+        project = await _project(conn, organization_id, project_id)
+        totals = await store.project_totals(conn, project.id)
+        posted = -(await store.account_total(conn, AccountType.PROJECT, project_id=project.id))
+        tracked = await store.committed(conn, project.id)
+        reserved = tracked[1] if tracked else await store.live_rewards(conn, project.id)
+        remaining = await store.remaining_answers(conn, project.id)
+        daily = await store.daily_spend(conn, project.id)
+    approved = totals["approval"]
+    return Spend(
+        project=project,
+        committed=posted + reserved,
+        posted=posted,
+        pending=totals["reward"] - approved - totals["reversal"],
+        approved=approved,
+        bonuses=totals["bonus"],
+        reversed=totals["reversal"],
+        remaining_answers=remaining,
+        daily=daily,
+    )
+
+
+async def balances(db: Database, worker_id: WorkerId) -> list[store.Balance]:
+    async with db.read() as conn:
+        return await store.worker_balances(conn, worker_id)
+
+
+async def history(db: Database, worker_id: WorkerId, before: int | None, limit: int) -> list[store.HistoryItem]:
+    async with db.read() as conn:
+        return await store.worker_history(conn, worker_id, before, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    balanced: bool
+    transactions: int
+    unbalanced: list[int]
+    totals: dict[str, int]
+
+
+async def audit(db: Database, organization_id: OrganizationId) -> Audit:
+    async with db.read() as conn:
+        n, bad, totals = await store.audit(conn, organization_id)
+    return Audit(not bad and sum(totals.values()) == 0, n, bad, totals)
+
+
+# payouts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutRun:
+    id: str
+    currency: str
+    minimum: int
+    workers: int
+    total: int
+    created_at: datetime
+
+
+async def create_payout_run(
+    db: Database, clock: Clock, organization_id: OrganizationId, currency: str, minimum: int
+) -> PayoutRun:
+    """Move every worker's available balance (in this organization and
+    currency, if at least ``minimum``) to payouts, in one transaction."""
+    if minimum < 0:
+        raise ValidationFailed("minimum must be >= 0", errors=[{"loc": ["minimum"], "msg": "must be >= 0"}])
+    run_id = new_id("pay")
+    now = clock.now()
+    async with db.transaction() as conn:
+        owed = await store.available_balances(conn, organization_id, currency, minimum)
+        await store.insert_payout_run(
+            conn,
+            {
+                "id": run_id,
+                "organization_id": organization_id,
+                "currency": currency,
+                "minimum": minimum,
+                "workers": len(owed),
+                "total": sum(amount for _, amount in owed),
+                "created_at": now,
+            },
+        )
+        for worker_id, amount in owed:
+            await store.post(conn, payout(run_id, organization_id, currency, worker_id, amount), now)
+    return PayoutRun(run_id, currency, minimum, len(owed), sum(a for _, a in owed), now)
+
+
+async def payout_lines(db: Database, organization_id: OrganizationId, run_id: str) -> list[tuple[str, int, str, str]]:
+    async with db.read() as conn:
+        if await store.payout_run(conn, run_id, organization_id) is None:
+            raise NotFound(f"no payout run {run_id}")
+        return await store.payout_lines(conn, run_id)
+
+
+async def _project(conn: AsyncConnection, organization_id: OrganizationId, project_id: str) -> Project:
+    project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
+    if project is None:
+        raise NotFound(f"no project {project_id}")
+    return project

@@ -1,0 +1,430 @@
+"""SQL of pay: postings, budget reservations, balances, reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.db.schema import (
+    answers,
+    assignments,
+    ledger_entries,
+    ledger_transactions,
+    payout_runs,
+    project_spend,
+    projects,
+    tasks,
+    worker_stats,
+)
+from crowd.ids import ProjectId, TaskId, WorkerId
+from crowd.payments.ledger import AccountType, Kind, Transaction
+
+
+async def post(conn: AsyncConnection, tx: Transaction, now: datetime, *, due_at: datetime | None = None) -> int | None:
+    """Post a balanced transaction; its id, or None if its idempotency key
+    was posted before (a retry: nothing is written twice). ``due_at``: when
+    a reward approves itself."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(ledger_transactions)
+        .values(
+            idempotency_key=tx.key,
+            kind=tx.kind.value,
+            organization_id=tx.organization_id,
+            project_id=tx.project_id,
+            worker_id=tx.worker_id,
+            answer_id=tx.answer_id,
+            settles=tx.settles,
+            payout_run_id=tx.payout_run_id,
+            currency=tx.currency,
+            created_at=now,
+            due_at=due_at,
+        )
+        .on_conflict_do_nothing(index_elements=[ledger_transactions.c.idempotency_key])
+        .returning(ledger_transactions.c.id)
+    )
+    tx_id = (await conn.execute(statement)).scalar()
+    if tx_id is None:
+        return None
+    await conn.execute(
+        insert(ledger_entries),
+        [
+            {
+                "transaction_id": tx_id,
+                "account_type": e.account.type.value,
+                "organization_id": e.account.organization_id,
+                "project_id": e.account.project_id,
+                "worker_id": e.account.worker_id,
+                "currency": e.account.currency,
+                "amount": e.amount,
+            }
+            for e in tx.entries
+        ],
+    )
+    return int(tx_id)
+
+
+# budgets -------------------------------------------------------------------
+
+_WITHIN_BUDGET = and_(
+    projects.c.id == project_spend.c.project_id,
+    projects.c.budget.is_not(None),
+)
+
+
+async def reserve(conn: AsyncConnection, project_id: ProjectId, amount: int, *, post_now: bool = False) -> bool:
+    """Commit ``amount`` of the project's budget, if it fits: as a reserved
+    reward of a new lease, or (``post_now``) as money spent at once. The
+    check and the update are one statement, so concurrent claims cannot
+    both take the last of a budget."""
+    column = project_spend.c.posted if post_now else project_spend.c.reserved
+    statement = (
+        update(project_spend)
+        .where(
+            project_spend.c.project_id == project_id,
+            _WITHIN_BUDGET,
+            project_spend.c.posted + project_spend.c.reserved + amount <= projects.c.budget,
+        )
+        .values({column.name: column + amount})
+    )
+    return (await conn.execute(statement)).rowcount == 1
+
+
+async def settle_reservation(conn: AsyncConnection, project_id: ProjectId, amount: int, *, spent: bool) -> None:
+    """A reserved reward ends: paid (``spent``) or released."""
+    values: dict[str, Any] = {"reserved": project_spend.c.reserved - amount}
+    if spent:
+        values["posted"] = project_spend.c.posted + amount
+    await conn.execute(update(project_spend).where(project_spend.c.project_id == project_id).values(**values))
+
+
+async def add_spend(conn: AsyncConnection, project_id: ProjectId, amount: int) -> None:
+    """Spend (or, negative, give back) money outside a reservation."""
+    await conn.execute(
+        update(project_spend)
+        .where(project_spend.c.project_id == project_id)
+        .values(posted=project_spend.c.posted + amount)
+    )
+
+
+async def budget_tracked(conn: AsyncConnection, project_id: ProjectId) -> bool:
+    query = select(project_spend.c.project_id).where(project_spend.c.project_id == project_id)
+    return (await conn.execute(query)).first() is not None
+
+
+async def start_budget(conn: AsyncConnection, project_id: ProjectId, now: datetime) -> None:
+    """Begin tracking a project's committed spend: what it has posted so
+    far, plus the rewards of its live leases, which become reserved."""
+    posted = -(await account_total(conn, AccountType.PROJECT, project_id=project_id))
+    live = and_(assignments.c.project_id == project_id, assignments.c.status == "leased", assignments.c.reward > 0)
+    reserved = (await conn.execute(select(func.coalesce(func.sum(assignments.c.reward), 0)).where(live))).scalar_one()
+    await conn.execute(update(assignments).where(live).values(reserved=True))
+    await conn.execute(insert(project_spend).values(project_id=project_id, posted=posted, reserved=int(reserved)))
+
+
+async def stop_budget(conn: AsyncConnection, project_id: ProjectId) -> None:
+    await conn.execute(update(assignments).where(assignments.c.project_id == project_id).values(reserved=False))
+    await conn.execute(project_spend.delete().where(project_spend.c.project_id == project_id))
+
+
+async def live_rewards(conn: AsyncConnection, project_id: ProjectId) -> int:
+    """Rewards promised to the project's live leases."""
+    live = and_(assignments.c.project_id == project_id, assignments.c.status == "leased")
+    query = select(func.coalesce(func.sum(assignments.c.reward), 0)).where(live)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def committed(conn: AsyncConnection, project_id: ProjectId) -> tuple[int, int] | None:
+    query = select(project_spend.c.posted, project_spend.c.reserved).where(project_spend.c.project_id == project_id)
+    row = (await conn.execute(query)).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+# settling rewards ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReward:
+    id: int
+    project_id: ProjectId
+    worker_id: WorkerId
+    organization_id: str
+    currency: str
+    amount: int
+
+
+_reward = ledger_transactions.alias("reward")
+_settling = ledger_transactions.alias("settling")
+
+
+def _pending_rewards() -> Any:
+    """Reward transactions no approval or reversal has settled, with the amount."""
+    settled = select(literal(1)).where(_settling.c.settles == _reward.c.id).correlate(_reward)
+    return (
+        select(
+            _reward.c.id,
+            _reward.c.project_id,
+            _reward.c.worker_id,
+            _reward.c.organization_id,
+            _reward.c.currency,
+            ledger_entries.c.amount,
+        )
+        .join(ledger_entries, ledger_entries.c.transaction_id == _reward.c.id)
+        .where(
+            _reward.c.kind == Kind.REWARD.value,
+            ledger_entries.c.account_type == AccountType.WORKER_PENDING.value,
+            ~settled.exists(),
+        )
+    )
+
+
+async def pending_rewards_of_task(conn: AsyncConnection, task_id: TaskId) -> list[tuple[PendingReward, str]]:
+    """Unsettled rewards of the task's answers, each with the answer's label."""
+    query = (
+        _pending_rewards()
+        .add_columns(answers.c.label)
+        .join(answers, answers.c.id == _reward.c.answer_id)
+        .where(answers.c.task_id == task_id)
+    )
+    return [(PendingReward(*row[:6]), row[6]) for row in await conn.execute(query)]
+
+
+async def pending_rewards_of_worker(
+    conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId
+) -> list[PendingReward]:
+    query = _pending_rewards().where(_reward.c.project_id == project_id, _reward.c.worker_id == worker_id)
+    return [PendingReward(*row) for row in await conn.execute(query)]
+
+
+async def agreeing_workers(
+    conn: AsyncConnection, project_id: ProjectId, task_id: TaskId, label: str
+) -> list[tuple[WorkerId, float | None]]:
+    """Workers (not blocked in the project) whose answer on the task is
+    ``label``, with their reliability from the last fit."""
+    stats = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
+    query = (
+        select(answers.c.worker_id, worker_stats.c.reliability)
+        .select_from(answers.outerjoin(worker_stats, stats))
+        .where(answers.c.task_id == task_id, answers.c.label == label, worker_stats.c.blocked.is_not(True))
+        .order_by(answers.c.worker_id)
+    )
+    return [(WorkerId(w), r) for w, r in await conn.execute(query)]
+
+
+async def rewards_due(conn: AsyncConnection, now: datetime, limit: int) -> list[PendingReward]:
+    """Unsettled rewards whose review period is over, oldest first."""
+    query = _pending_rewards().where(_reward.c.due_at <= now).order_by(_reward.c.due_at, _reward.c.id).limit(limit)
+    return [PendingReward(*row) for row in await conn.execute(query)]
+
+
+# balances and history --------------------------------------------------------
+
+
+async def account_total(conn: AsyncConnection, account_type: AccountType, **owner: str) -> int:
+    query = select(func.coalesce(func.sum(ledger_entries.c.amount), 0)).where(
+        ledger_entries.c.account_type == account_type.value,
+        *(ledger_entries.c[column] == value for column, value in owner.items()),
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    currency: str
+    pending: int
+    available: int
+
+
+async def worker_balances(conn: AsyncConnection, worker_id: WorkerId) -> list[Balance]:
+    """The worker's pending and available money per currency, over all organizations."""
+    pending = func.coalesce(func.sum(ledger_entries.c.amount).filter(_is(AccountType.WORKER_PENDING)), 0)
+    available = func.coalesce(func.sum(ledger_entries.c.amount).filter(_is(AccountType.WORKER_AVAILABLE)), 0)
+    query = (
+        select(ledger_entries.c.currency, pending, available)
+        .where(ledger_entries.c.worker_id == worker_id)
+        .group_by(ledger_entries.c.currency)
+        .order_by(ledger_entries.c.currency)
+    )
+    return [Balance(currency, int(p), int(a)) for currency, p, a in await conn.execute(query)]
+
+
+def _is(account_type: AccountType) -> Any:
+    return ledger_entries.c.account_type == account_type.value
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    id: int
+    kind: str
+    at: datetime
+    currency: str
+    pending: int
+    available: int
+    project_name: str | None
+
+
+async def worker_history(
+    conn: AsyncConnection, worker_id: WorkerId, before: int | None, limit: int
+) -> list[HistoryItem]:
+    """The worker's transactions, newest first: how each moved their pending
+    and available money."""
+    pending = func.coalesce(func.sum(ledger_entries.c.amount).filter(_is(AccountType.WORKER_PENDING)), 0)
+    available = func.coalesce(func.sum(ledger_entries.c.amount).filter(_is(AccountType.WORKER_AVAILABLE)), 0)
+    query = (
+        select(
+            ledger_transactions.c.id,
+            ledger_transactions.c.kind,
+            ledger_transactions.c.created_at,
+            ledger_transactions.c.currency,
+            pending,
+            available,
+            projects.c.name,
+        )
+        .join(ledger_entries, ledger_entries.c.transaction_id == ledger_transactions.c.id)
+        .outerjoin(projects, projects.c.id == ledger_transactions.c.project_id)
+        .where(ledger_transactions.c.worker_id == worker_id, ledger_entries.c.worker_id == worker_id)
+        .group_by(ledger_transactions.c.id, projects.c.name)
+        .order_by(ledger_transactions.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(ledger_transactions.c.id < before)
+    return [HistoryItem(i, k, at, c, int(p), int(a), name) for i, k, at, c, p, a, name in await conn.execute(query)]
+
+
+# reports ---------------------------------------------------------------------
+
+
+async def project_totals(conn: AsyncConnection, project_id: ProjectId) -> dict[str, int]:
+    """Money moved by the project's transactions, by kind (worker side)."""
+    worker_side = ledger_entries.c.account_type.in_(
+        [AccountType.WORKER_PENDING.value, AccountType.WORKER_AVAILABLE.value]
+    )
+    positive = case((ledger_entries.c.amount > 0, ledger_entries.c.amount), else_=0)
+    query = (
+        select(ledger_transactions.c.kind, func.coalesce(func.sum(positive), 0))
+        .join(ledger_entries, ledger_entries.c.transaction_id == ledger_transactions.c.id)
+        .where(ledger_transactions.c.project_id == project_id, worker_side)
+        .group_by(ledger_transactions.c.kind)
+    )
+    totals = {kind.value: 0 for kind in Kind}
+    totals.update({kind: int(total) for kind, total in await conn.execute(query)})
+    reversed_query = (
+        select(func.coalesce(func.sum(ledger_entries.c.amount), 0))
+        .join(ledger_transactions, ledger_entries.c.transaction_id == ledger_transactions.c.id)
+        .where(
+            ledger_transactions.c.project_id == project_id,
+            ledger_transactions.c.kind == Kind.REVERSAL.value,
+            _is(AccountType.PROJECT),
+        )
+    )
+    totals[Kind.REVERSAL.value] = int((await conn.execute(reversed_query)).scalar_one())
+    return totals
+
+
+async def daily_spend(conn: AsyncConnection, project_id: ProjectId) -> list[tuple[str, str, int]]:
+    """``(day, kind, amount)``: money leaving (or, for reversals, coming back
+    to) the project account per UTC day."""
+    day = _utc_day(conn, ledger_transactions.c.created_at)
+    query = (
+        select(day, ledger_transactions.c.kind, func.sum(ledger_entries.c.amount))
+        .join(ledger_entries, ledger_entries.c.transaction_id == ledger_transactions.c.id)
+        .where(ledger_transactions.c.project_id == project_id, _is(AccountType.PROJECT))
+        .group_by(day, ledger_transactions.c.kind)
+        .order_by(day)
+    )
+    return [(str(d), kind, int(amount)) for d, kind, amount in await conn.execute(query)]
+
+
+def _utc_day(conn: AsyncConnection, moment: Any) -> Any:
+    """``YYYY-MM-DD`` of a timestamp in UTC (SQLite keeps UTC text already)."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD")
+    return func.substr(moment, 1, 10)
+
+
+async def remaining_answers(conn: AsyncConnection, project_id: ProjectId) -> int:
+    """Answers the open real tasks still want at their current target overlap."""
+    missing = tasks.c.target_overlap - tasks.c.answer_count
+    query = select(func.coalesce(func.sum(missing), 0)).where(
+        tasks.c.project_id == project_id, tasks.c.status == "open", tasks.c.is_gold.is_(False)
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def audit(conn: AsyncConnection, organization_id: str) -> tuple[int, list[int], dict[str, int]]:
+    """``(transactions, unbalanced transaction ids, total per account type)``."""
+    count = (
+        select(func.count())
+        .select_from(ledger_transactions)
+        .where(ledger_transactions.c.organization_id == organization_id)
+    )
+    unbalanced = (
+        select(ledger_entries.c.transaction_id)
+        .where(ledger_entries.c.organization_id == organization_id)
+        .group_by(ledger_entries.c.transaction_id)
+        .having(func.sum(ledger_entries.c.amount) != 0)
+    )
+    totals = (
+        select(ledger_entries.c.account_type, func.sum(ledger_entries.c.amount))
+        .where(ledger_entries.c.organization_id == organization_id)
+        .group_by(ledger_entries.c.account_type)
+    )
+    n = int((await conn.execute(count)).scalar_one())
+    bad = [int(i) for i in (await conn.execute(unbalanced)).scalars()]
+    by_type = {t.value: 0 for t in AccountType}
+    by_type.update({t: int(total) for t, total in await conn.execute(totals)})
+    return n, bad, by_type
+
+
+# payouts ---------------------------------------------------------------------
+
+
+async def available_balances(
+    conn: AsyncConnection, organization_id: str, currency: str, minimum: int
+) -> list[tuple[WorkerId, int]]:
+    """Workers whose available money here is at least ``minimum`` (and above 0)."""
+    total = func.sum(ledger_entries.c.amount)
+    query = (
+        select(ledger_entries.c.worker_id, total)
+        .where(
+            ledger_entries.c.organization_id == organization_id,
+            ledger_entries.c.currency == currency,
+            _is(AccountType.WORKER_AVAILABLE),
+        )
+        .group_by(ledger_entries.c.worker_id)
+        .having(and_(total > 0, total >= minimum))
+        .order_by(ledger_entries.c.worker_id)
+    )
+    return [(WorkerId(w), int(amount)) for w, amount in await conn.execute(query)]
+
+
+async def insert_payout_run(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(payout_runs).values(**values))
+
+
+async def payout_run(conn: AsyncConnection, run_id: str, organization_id: str) -> dict[str, Any] | None:
+    query = select(payout_runs).where(payout_runs.c.id == run_id, payout_runs.c.organization_id == organization_id)
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def payout_lines(conn: AsyncConnection, run_id: str) -> list[tuple[str, int, str, str]]:
+    """``(worker, amount, currency, reference)`` of a payout run."""
+    query = (
+        select(
+            ledger_transactions.c.worker_id,
+            ledger_entries.c.amount,
+            ledger_transactions.c.currency,
+            ledger_transactions.c.idempotency_key,
+        )
+        .join(ledger_entries, ledger_entries.c.transaction_id == ledger_transactions.c.id)
+        .where(ledger_transactions.c.payout_run_id == run_id, _is(AccountType.PAYOUTS))
+        .order_by(ledger_transactions.c.worker_id)
+    )
+    return [(w, int(a), c, ref) for w, a, c, ref in await conn.execute(query)]
