@@ -54,9 +54,9 @@ def test_one_currency_and_one_organization_per_transaction() -> None:
 
 
 def test_accounts_name_their_owner() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="project account"):
         Account(AccountType.PROJECT, "org_1", "USD")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="project account"):
         Account(AccountType.WORKER_PENDING, "org_1", "USD", project_id="prj_1")
 
 
