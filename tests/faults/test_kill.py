@@ -142,22 +142,16 @@ async def test_a_killed_process_loses_nothing(settings: Settings, servers: list[
         async with session.get(f"{urls[0]}/api/v1/ledger/audit", headers={"Authorization": f"Bearer {operator}"}) as r:
             audit = await r.json()
 
+    answered = select(assignments.c.public_id, answers.c.label).join(
+        answers, answers.c.assignment_id == assignments.c.id
+    )
+    rewards = select(ledger_transactions.c.answer_id).where(ledger_transactions.c.kind == "reward")
     async with db.read() as conn:
-        stored = dict(
-            (await conn.execute(
-                select(assignments.c.public_id, answers.c.label).join(answers, answers.c.assignment_id == assignments.c.id)
-            )).all()
-        )  # fmt: skip
+        stored = dict((await conn.execute(answered)).all())
         answer_ids = set((await conn.execute(select(answers.c.id))).scalars())
-        rewarded = list(
-            (await conn.execute(select(ledger_transactions.c.answer_id).where(ledger_transactions.c.kind == "reward"))).scalars()
-        )  # fmt: skip
-        expired = (
-            await conn.execute(select(func.count()).select_from(assignments).where(assignments.c.status == "expired"))
-        ).scalar_one()
-        open_tasks = (
-            await conn.execute(select(func.count()).select_from(tasks).where(tasks.c.status != "completed"))
-        ).scalar_one()
+        rewarded = list((await conn.execute(rewards)).scalars())
+        expired = await count(conn, assignments, assignments.c.status == "expired")
+        open_tasks = await count(conn, tasks, tasks.c.status != "completed")
     await db.dispose()
 
     assert open_tasks == 0, "the vanished workers' tasks were finished by others"
