@@ -8,12 +8,13 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 from aiohttp import web
 
-from crowd.api import consensus, gold, operator, payments, platform, worker
+from crowd.api import consensus, events, gold, operator, payments, platform, worker
 from crowd.api import web as pages
 from crowd.api.http import problem, reply
-from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SETTINGS
+from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SEALER, SETTINGS
 from crowd.api.middleware import problems, request_context
 from crowd.assignment.service import Engine, sweep_expired
 from crowd.broker import open_broker
@@ -23,7 +24,10 @@ from crowd.db.engine import create_database
 from crowd.errors import ServiceUnavailable
 from crowd.inference.service import refit_due
 from crowd.jobs import every, run_as_leader
+from crowd.outbound import sender
 from crowd.payments.service import approve_due
+from crowd.webhooks.sealing import sealer_for
+from crowd.webhooks.service import Delivery, deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app.cleanup_ctx.extend([_database, _broker, _engine(rng or random.Random()), _sweeper, _approver, _refitter])
+    app[SEALER] = sealer_for(settings)
+    app.cleanup_ctx.extend(
+        [_database, _broker, _engine(rng or random.Random()), _sweeper, _approver, _refitter, _webhooks]
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.add_routes(platform.routes)
@@ -44,6 +51,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app.add_routes(consensus.routes)
     app.add_routes(gold.routes)
     app.add_routes(payments.routes)
+    app.add_routes(events.routes)
     app.add_routes(pages.routes)
     return app
 
@@ -101,6 +109,26 @@ async def _refitter(app: web.Application) -> AsyncIterator[None]:
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """Deliver due webhook events, one process at a time."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        delivery = Delivery(
+            app[DATABASE],
+            sender(session),
+            app[SEALER],
+            app[CLOCK],
+            random.Random(),
+            settings.webhooks_allow_private,
+            settings.webhook_timeout_seconds,
+        )
+        interval = settings.webhook_interval_seconds
+        task = asyncio.create_task(run_as_leader(app[BROKER], "webhooks", interval, lambda: deliver_due(delivery)))
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     """Requests per second per API key; 0 disables."""
 
     webhooks_allow_private: bool = False
+    """Allow webhook URLs on loopback and private networks (tests, closed networks)."""
+    webhook_interval_seconds: float = Field(1.0, gt=0)
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    secret_key: str | None = None
+    """Base64 of 32 random bytes: seals webhook secrets at rest. Unset on
+    SQLite, a key file beside the database is made; unset on PostgreSQL,
+    webhooks cannot be created."""
 
     @property
     def is_sqlite(self) -> bool:

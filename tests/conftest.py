@@ -4,6 +4,7 @@ backend, and the real app served over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import shutil
 import uuid
@@ -22,6 +23,7 @@ from tests.support import services
 from tests.support.crowd import Crowd
 
 BACKENDS = ["sqlite", "postgres"]
+TEST_SECRET_KEY = base64.b64encode(b"k" * 32).decode()
 
 
 async def _migrate(url: str) -> None:
@@ -71,7 +73,16 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
     broker, or a PostgreSQL copy with Redis under a private key prefix.
     (A sync fixture: it may set up the session templates, which run their
     own event loops.)"""
-    base = Settings(sweep_interval_seconds=3600, refit_interval_seconds=3600, worker_rate_limit=0, key_rate_limit=0)
+    base = Settings(
+        sweep_interval_seconds=3600,
+        refit_interval_seconds=3600,
+        approve_interval_seconds=3600,
+        webhook_interval_seconds=3600,
+        worker_rate_limit=0,
+        key_rate_limit=0,
+        webhooks_allow_private=True,  # the tests' webhook receivers listen on localhost
+        secret_key=TEST_SECRET_KEY,
+    )
     if backend == "sqlite":
         path = tmp_path / "crowd.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)

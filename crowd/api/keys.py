@@ -9,9 +9,11 @@ from crowd.broker import Broker
 from crowd.clock import Clock
 from crowd.config import Settings
 from crowd.db.engine import Database
+from crowd.webhooks.sealing import Sealer
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 DATABASE = web.AppKey("database", Database)
 BROKER = web.AppKey("broker", Broker)
 ENGINE = web.AppKey("engine", Engine)
+SEALER = web.AppKey("sealer", Sealer)

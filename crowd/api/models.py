@@ -141,6 +141,12 @@ class PayoutIn(Body):
     minimum: Annotated[int, Field(ge=0, le=10**15)] = 0
 
 
+class WebhookIn(Body):
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)]
+    events: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(min_length=1, max_length=10)]
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] | None = None
+
+
 class AnswerIn(Body):
     label: Label
 

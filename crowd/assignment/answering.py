@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crowd.assignment import store
+from crowd.assignment import completion, store
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, SKIPPED, AnswerFit, fit_answer
 from crowd.assignment.service import Engine, check_active
 from crowd.assignment.signals import announce_work
@@ -91,7 +91,7 @@ async def _accept(
             settled = await inference.on_answer(conn, project, assignment.task_id, answers, slots.target_overlap, now)
             wants_workers = settled.raised
             if settled.completed_label is not None:
-                await payments.on_task_completed(conn, project, assignment.task_id, settled.completed_label, now)
+                await completion.task_completed(conn, project, assignment.task_id, settled.completed_label, now)
     receipt = await _receipt(conn, project, assignment, stored)
     return receipt, project.id if wants_workers else None
 

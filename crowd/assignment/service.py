@@ -24,6 +24,7 @@ from crowd.errors import (
     NotFound,
     WorkerBlocked,
 )
+from crowd.events import store as events
 from crowd.gold import store as gold
 from crowd.gold.policy import gold_share
 from crowd.gold.service import settings_of
@@ -130,9 +131,24 @@ async def _claim_in(engine: Engine, worker: Worker, project: Project) -> Lease |
     try:
         offer = await engine.db.retrying(work)
     except BudgetExhausted:
-        log.info("budget exhausted", extra={"project_id": project.id})
+        await _budget_exhausted(engine, project)
         return None
     return None if offer is None else Lease(offer, project)
+
+
+async def _budget_exhausted(engine: Engine, project: Project) -> None:
+    """Tell the platform, once per budget figure, that leases have stopped."""
+    log.info("budget exhausted", extra={"project_id": project.id})
+    async with engine.db.transaction() as conn:
+        await events.emit(
+            conn,
+            project.organization_id,
+            project.id,
+            events.BUDGET_EXHAUSTED,
+            {"budget": project.budget, "currency": project.currency},
+            engine.clock.now(),
+            dedupe_key=f"{events.BUDGET_EXHAUSTED}:{project.id}:{project.budget}",
+        )
 
 
 async def _claim_gold(

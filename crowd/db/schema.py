@@ -366,6 +366,72 @@ payout_runs = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
+# The outbox: events are written in the transaction of the change that
+# causes them; the feed replays them by id, webhooks deliver them after.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("dedupe_key", String(NAME), nullable=True, unique=True),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_events_project_id_id", "project_id", "id"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("url", Text(), nullable=False),
+    Column("events", Json, nullable=False),
+    # The signing secret, sealed with the server's key (AES-GCM): it must be
+    # readable to sign, so it cannot be hashed like API keys.
+    Column("sealed_secret", Text(), nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("failures", Integer(), nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("disabled_at", UtcDateTime(), nullable=True),
+    CheckConstraint("status IN ('active', 'disabled')", name="status"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(ID), ForeignKey("webhooks.id"), nullable=False),
+    Column("event_id", BigId, ForeignKey("events.id"), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer(), nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    UniqueConstraint("webhook_id", "event_id"),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("delivery_id", BigId, ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("status_code", Integer(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Column("duration_ms", Integer(), nullable=False),
+)
+
 #: Indexes with DESC or expression columns, which autogenerate cannot compare
 #: on every dialect; ``tests/migrations`` checks their definitions instead.
 EXPRESSION_INDEXES = frozenset({"ix_tasks_claim"})

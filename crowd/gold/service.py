@@ -13,6 +13,7 @@ from crowd.broker import Broker
 from crowd.clock import Clock
 from crowd.db.engine import Database
 from crowd.errors import NotFound, ValidationFailed
+from crowd.events import store as events
 from crowd.gold import store
 from crowd.gold.policy import GoldSettings, GoldTaskHealth, gold_health, should_block
 from crowd.identity import store as identity
@@ -103,6 +104,14 @@ async def block(conn: AsyncConnection, project: Project, worker_id: WorkerId, re
     if project.recollect_blocked:
         await store.reopen_answered_tasks(conn, project.id, worker_id)
     await payments.on_blocked(conn, project, worker_id, now)
+    await events.emit(
+        conn,
+        project.organization_id,
+        project.id,
+        events.WORKER_BLOCKED,
+        {"worker_id": worker_id, "reason": reason},
+        now,
+    )
 
 
 async def set_blocked(

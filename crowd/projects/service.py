@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd.assignment import completion
 from crowd.assignment.signals import announce_work
 from crowd.broker import Broker
 from crowd.clock import Clock
@@ -101,7 +102,7 @@ async def _retarget(conn: AsyncConnection, before: Project, after: Project, cloc
     for task_id, answers, target in await store.tasks_due(conn, after.id):
         settled = await inference.on_answer(conn, after, task_id, answers, target, clock.now())
         if settled.completed_label is not None:
-            await payments.on_task_completed(conn, after, task_id, settled.completed_label, clock.now())
+            await completion.task_completed(conn, after, task_id, settled.completed_label, clock.now())
 
 
 async def submit_batch(

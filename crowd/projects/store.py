@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -235,3 +236,30 @@ def _batch(row: RowMapping) -> Batch:
         task_count=row["task_count"],
         created_at=row["created_at"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    external_id: str
+    batch_id: BatchId | None
+    label: str | None
+    confidence: float | None
+    posterior: dict[str, float] | None
+    answers: int
+
+
+async def task_outcome(conn: AsyncConnection, task_id: TaskId) -> TaskOutcome:
+    query = select(
+        tasks.c.external_id,
+        tasks.c.batch_id,
+        tasks.c.label,
+        tasks.c.confidence,
+        tasks.c.posterior,
+        tasks.c.answer_count,
+    ).where(tasks.c.id == task_id)
+    return TaskOutcome(*(await conn.execute(query)).one())
+
+
+async def batch_finished(conn: AsyncConnection, batch_id: str) -> bool:
+    query = select(tasks.c.id).where(tasks.c.batch_id == batch_id, tasks.c.status != "completed").limit(1)
+    return (await conn.execute(query)).first() is None

@@ -1,0 +1,39 @@
+"""What follows a task's completion, in the same transaction: pay
+(approvals, bonuses) and the outbox (``task.completed``, and
+``batch.completed`` when it was the batch's last open task)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crowd.events import store as events
+from crowd.ids import TaskId
+from crowd.payments import service as payments
+from crowd.projects import store as projects
+from crowd.projects.models import Project
+
+
+async def task_completed(conn: AsyncConnection, project: Project, task_id: TaskId, label: str, now: datetime) -> None:
+    await payments.on_task_completed(conn, project, task_id, label, now)
+    task = await projects.task_outcome(conn, task_id)
+    data = {
+        "task": task.external_id,
+        "batch_id": task.batch_id,
+        "label": task.label,
+        "confidence": task.confidence,
+        "posterior": task.posterior,
+        "answers": task.answers,
+    }
+    await events.emit(conn, project.organization_id, project.id, events.TASK_COMPLETED, data, now)
+    if task.batch_id is not None and await projects.batch_finished(conn, task.batch_id):
+        await events.emit(
+            conn,
+            project.organization_id,
+            project.id,
+            events.BATCH_COMPLETED,
+            {"batch_id": task.batch_id},
+            now,
+            dedupe_key=f"{events.BATCH_COMPLETED}:{task.batch_id}",
+        )

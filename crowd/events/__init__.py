@@ -1,0 +1,1 @@
+"""The event outbox and the replayable event feed."""

@@ -1,0 +1,1 @@
+"""Signed webhook delivery of outbox events, with retries."""
