@@ -147,6 +147,12 @@ class WebhookIn(Body):
     secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] | None = None
 
 
+class LabelStudioImportIn(Body):
+    tasks: Annotated[list[Any], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
+    label_config: Annotated[str, Field(max_length=100_000)] | None = None
+    external_id: ExternalId | None = None
+
+
 class AnswerIn(Body):
     label: Label
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from crowd.api import query, views
+from crowd.api import label_studio, query, views
 from crowd.api.auth import api_key
 from crowd.api.http import M, iso, parse, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
@@ -126,7 +126,10 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     db = request.app[DATABASE]
     project = await projects.get_project(db, key.organization_id, request.match_info["project_id"])
     status = query.choice(request, "status", None, {"open", "completed"})
-    page_query = results.for_project(project.id, results_store.task_results, status=status)
+    include = frozenset(request.query.get("include", "").split(",")) & {"answers"}
+    if request.query.get("format") == "label-studio":
+        return await label_studio.export(request, project, status)
+    page_query = results.for_project(project.id, results_store.task_results, status=status, include=include)
     posterior_columns = [f"posterior_{label}" for label in project.labels]
 
     def csv_row(r: results_store.TaskResult) -> list[Any]:

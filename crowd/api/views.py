@@ -96,7 +96,7 @@ def receipt(r: Receipt) -> dict[str, Any]:
 
 
 def task_result(r: TaskResult) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "external_id": r.external_id,
         "status": r.status,
         "label": r.label,
@@ -104,6 +104,9 @@ def task_result(r: TaskResult) -> dict[str, Any]:
         "posterior": r.posterior,
         "answers": r.answers,
     }
+    if r.votes is not None:
+        body["votes"] = [{"worker": a.worker, "label": a.label, "created_at": iso(a.created_at)} for a in r.votes]
+    return body
 
 
 def answer_row(a: AnswerRow) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Moving data between crowd and the labeling tools teams already use."""
