@@ -80,6 +80,8 @@ async def test_a_worker_token_is_shown_once_and_stored_hashed(crowd: Crowd) -> N
         "name": "ann",
         "blocked": False,
         "created_at": created["created_at"],
+        "balance": {"pending": 0, "available": 0, "currency": None},
+        "balances": [],
         "answers": 0,
         "projects": [],
     }
