@@ -49,6 +49,10 @@ class ProjectSettings(Body):
     min_reliability: Share | None = None
     recollect_blocked: bool | None = None
     reject_blocked: bool | None = None
+    fast_policy: Literal["flag", "exclude", "block"] | None = None
+    fast_limit: Annotated[int, Field(ge=1, le=1000)] | None = None
+    fast_window: Annotated[int, Field(ge=1, le=1000)] | None = None
+    drift_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Self:
@@ -111,6 +115,10 @@ PROJECT_DEFAULTS: dict[str, Any] = {
     "min_reliability": 0.0,
     "recollect_blocked": False,
     "reject_blocked": False,
+    "fast_policy": "flag",
+    "fast_limit": 5,
+    "fast_window": 20,
+    "drift_threshold": 0.2,
 }
 
 
@@ -151,6 +159,20 @@ class LabelStudioImportIn(Body):
     tasks: Annotated[list[Any], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
     label_config: Annotated[str, Field(max_length=100_000)] | None = None
     external_id: ExternalId | None = None
+
+
+class ReportIn(Body):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class ReviewSendIn(Body):
+    tasks: Annotated[list[ExternalId], Field(min_length=1, max_length=1000)]
+
+
+class DecisionIn(Body):
+    label: Label
+    promote_to_gold: bool = False
+    explanation: Annotated[str, Field(max_length=10_000)] | None = None
 
 
 class AnswerIn(Body):

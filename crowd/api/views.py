@@ -104,6 +104,8 @@ def task_result(r: TaskResult) -> dict[str, Any]:
         "posterior": r.posterior,
         "answers": r.answers,
     }
+    if r.status == "completed":
+        body["decided_by"] = "expert" if r.expert else "consensus"
     if r.votes is not None:
         body["votes"] = [{"worker": a.worker, "label": a.label, "created_at": iso(a.created_at)} for a in r.votes]
     return body

@@ -12,7 +12,7 @@ from crowd.api import query, views
 from crowd.api.auth import worker
 from crowd.api.http import parse, reply
 from crowd.api.keys import ENGINE, SETTINGS
-from crowd.api.models import AnswerIn
+from crowd.api.models import AnswerIn, ReportIn
 from crowd.assignment import answering
 from crowd.assignment import service as assignment
 from crowd.payments import service as payments
@@ -43,6 +43,16 @@ async def answer(request: web.Request) -> web.Response:
 async def skip(request: web.Request) -> web.Response:
     caller = await worker(request)
     receipt = await answering.skip(request.app[ENGINE], caller, request.match_info["assignment_id"])
+    return reply(views.receipt(receipt))
+
+
+@routes.post("/api/v1/work/assignments/{assignment_id}/report")
+async def report(request: web.Request) -> web.Response:
+    """Report a problem with the task (``{"reason": ...}``): a live lease is
+    given back and the task goes to an expert."""
+    caller = await worker(request)
+    body = await parse(request, ReportIn)
+    receipt = await answering.report(request.app[ENGINE], caller, request.match_info["assignment_id"], body.reason)
     return reply(views.receipt(receipt))
 
 

@@ -23,6 +23,7 @@ from crowd.inference import service as inference
 from crowd.payments import service as payments
 from crowd.projects import store as projects
 from crowd.projects.models import Project
+from crowd.quality import service as quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +77,19 @@ async def _accept(
     if fit is AnswerFit.NO_SLOT:
         raise LeaseExpired("the lease expired and the task has all the answers it needs")
     held_slot = fit is AnswerFit.LEASE_SLOT
-    stored = await store.record_answer(conn, assignment, label, now, held_slot=held_slot)
+    fast = (now - assignment.issued_at).total_seconds() < project.min_seconds
+    stored = await store.record_answer(conn, assignment, label, now, held_slot=held_slot, fast=fast)
     await payments.pay_answer(conn, project, assignment, stored.id, held_slot=held_slot, now=now)
-    wants_workers = False
+    blocked = fast and await quality.after_fast_answer(conn, project, assignment.worker_id, now)
+    wants_workers = blocked and project.recollect_blocked
     if slots is None:
         key = await gold_store.gold_key(conn, assignment.task_id)
-        await inference.count_answer(conn, project, assignment.worker_id, now, gold_correct=label == key.label)
+        correct = label == key.label
+        await inference.count_answer(conn, project, assignment.worker_id, now, gold_correct=correct, fast=fast)
         blocked = await gold.after_gold_answer(conn, project, assignment.worker_id, now)
-        wants_workers = blocked and project.recollect_blocked
+        wants_workers = wants_workers or (blocked and project.recollect_blocked)
     else:
-        await inference.count_answer(conn, project, assignment.worker_id, now)
+        await inference.count_answer(conn, project, assignment.worker_id, now, fast=fast)
         if slots.open:
             answers = slots.answer_count + 1
             settled = await inference.on_answer(conn, project, assignment.task_id, answers, slots.target_overlap, now)
@@ -121,6 +125,30 @@ async def skip(engine: Engine, worker: Worker, public_id: str) -> Receipt:
         await store.release_lease(conn, assignment, SKIPPED, now)
         await payments.release_reward(conn, assignment.project_id, assignment.reward, assignment.reserved)
         return Receipt(assignment.public_id, SKIPPED, None, now), assignment.project_id
+
+    receipt, freed = await engine.db.retrying(work)
+    if freed is not None:
+        await announce_work(engine.broker, freed)
+    return receipt
+
+
+async def report(engine: Engine, worker: Worker, public_id: str, reason: str) -> Receipt:
+    """A worker reports a problem with the task: a live lease is given back
+    (like a skip), the report is kept and a real task goes to review."""
+    check_active(worker)
+
+    async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None]:
+        assignment = await _assignment(conn, worker, public_id)
+        now = engine.clock.now()
+        freed = None
+        if assignment.status == LEASED:
+            await store.release_lease(conn, assignment, SKIPPED, now)
+            await payments.release_reward(conn, assignment.project_id, assignment.reward, assignment.reserved)
+            freed = assignment.project_id
+        await quality.report_task(
+            conn, assignment.project_id, assignment.id, assignment.task_id, worker.id, reason, assignment.is_gold, now
+        )
+        return Receipt(assignment.public_id, "reported", None, now), freed
 
     receipt, freed = await engine.db.retrying(work)
     if freed is not None:

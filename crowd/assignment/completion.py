@@ -1,6 +1,7 @@
 """What follows a task's completion, in the same transaction: pay
-(approvals, bonuses) and the outbox (``task.completed``, and
-``batch.completed`` when it was the batch's last open task)."""
+(approvals, bonuses), the review queue (below ``review_threshold``) and the
+outbox (``task.completed``, and ``batch.completed`` when it was the batch's
+last open task)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from crowd.ids import TaskId
 from crowd.payments import service as payments
 from crowd.projects import store as projects
 from crowd.projects.models import Project
+from crowd.quality import store as quality
 
 
 async def task_completed(conn: AsyncConnection, project: Project, task_id: TaskId, label: str, now: datetime) -> None:
     await payments.on_task_completed(conn, project, task_id, label, now)
     task = await projects.task_outcome(conn, task_id)
+    if project.review_threshold > 0 and (task.confidence or 0.0) < project.review_threshold:
+        await quality.send_to_review(conn, [task_id], "low_confidence")  # an expert settles it
     data = {
         "task": task.external_id,
         "batch_id": task.batch_id,

@@ -337,7 +337,7 @@ async def task_slots_for_update(conn: AsyncConnection, task_id: TaskId) -> Slots
 
 
 async def record_answer(
-    conn: AsyncConnection, assignment: Assignment, label: str, now: datetime, *, held_slot: bool
+    conn: AsyncConnection, assignment: Assignment, label: str, now: datetime, *, held_slot: bool, fast: bool = False
 ) -> StoredAnswer:
     """Store the answer, close the assignment and count it on the task; the
     answer takes over the lease's slot (``held_slot``) or a free one."""
@@ -351,6 +351,7 @@ async def record_answer(
             worker_id=assignment.worker_id,
             label=label,
             duration_ms=duration_ms,
+            fast=fast,
             created_at=now,
         )
         .returning(answers.c.id)

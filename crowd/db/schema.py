@@ -64,7 +64,7 @@ api_keys = Table(
     Column("secret_hash", String(64), nullable=False, unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
-    CheckConstraint("role IN ('platform', 'operator')", name="role"),
+    CheckConstraint("role IN ('platform', 'operator', 'reviewer')", name="role"),
 )
 
 workers = Table(
@@ -115,6 +115,10 @@ projects = Table(
     Column("min_reliability", Float(), nullable=False),
     Column("recollect_blocked", Boolean(), nullable=False, server_default="0"),
     Column("reject_blocked", Boolean(), nullable=False, server_default="0"),
+    Column("fast_policy", String(16), nullable=False, server_default="flag"),
+    Column("fast_limit", Integer(), nullable=False, server_default="5"),
+    Column("fast_window", Integer(), nullable=False, server_default="20"),
+    Column("drift_threshold", Float(), nullable=False, server_default="0.2"),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('active', 'paused')", name="status"),
@@ -124,6 +128,7 @@ projects = Table(
     CheckConstraint("gold_rate >= 0 AND gold_rate <= 1", name="gold_rate"),
     CheckConstraint("reward >= 0 AND bonus >= 0 AND (budget IS NULL OR budget >= 0)", name="money"),
     CheckConstraint("routing IN ('depth_first', 'uncertainty')", name="routing"),
+    CheckConstraint("fast_policy IN ('flag', 'exclude', 'block')", name="fast_policy"),
 )
 
 batches = Table(
@@ -161,8 +166,15 @@ tasks = Table(
     Column("posterior", Json, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("completed_at", UtcDateTime(), nullable=True),
+    # review: tasks a low confidence, a worker's report or an operator sent
+    # to an expert; an expert label overrides consensus and is clamped truth
+    Column("review_status", String(16), nullable=True),
+    Column("review_reason", String(16), nullable=True),
+    Column("expert_label", String(LABEL), nullable=True),
+    Column("decided_by", String(ID), nullable=True),
     UniqueConstraint("project_id", "external_id"),
     CheckConstraint("status IN ('open', 'completed')", name="status"),
+    CheckConstraint("review_status IS NULL OR review_status IN ('pending', 'decided')", name="review_status"),
     CheckConstraint("answer_count >= 0 AND lease_count >= 0", name="counts"),
     CheckConstraint("answer_count + lease_count <= target_overlap", name="overlap"),
     CheckConstraint("(gold_label IS NOT NULL) = is_gold", name="gold_label"),
@@ -184,6 +196,13 @@ tasks = Table(
         "project_id",
         postgresql_where=text("is_gold"),
         sqlite_where=text("is_gold"),
+    ),
+    Index(
+        "ix_tasks_review",
+        "project_id",
+        "id",
+        postgresql_where=text("review_status = 'pending'"),
+        sqlite_where=text("review_status = 'pending'"),
     ),
     Index("ix_tasks_batch_id_status", "batch_id", "status"),
     Index("ix_tasks_project_id_id", "project_id", "id"),
@@ -242,6 +261,7 @@ answers = Table(
     Column("worker_id", String(ID), ForeignKey("workers.id"), nullable=False),
     Column("label", String(LABEL), nullable=False),
     Column("duration_ms", Integer(), nullable=False),
+    Column("fast", Boolean(), nullable=False, server_default="0"),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_answers_task_id", "task_id"),
     Index("ix_answers_worker_id", "worker_id"),
@@ -259,6 +279,7 @@ worker_stats = Table(
     Column("answers", Integer(), nullable=False, server_default="0"),
     Column("gold_answers", Integer(), nullable=False, server_default="0"),
     Column("gold_correct", Integer(), nullable=False, server_default="0"),
+    Column("fast_answers", Integer(), nullable=False, server_default="0"),
     Column("confusion", Json, nullable=True),
     Column("reliability", Float(), nullable=True),
     Column("reliability_low", Float(), nullable=True),
@@ -269,7 +290,7 @@ worker_stats = Table(
     Column("blocked_reason", String(16), nullable=True),
     Column("blocked_at", UtcDateTime(), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
-    CheckConstraint("blocked_reason IS NULL OR blocked_reason IN ('gold', 'operator')", name="blocked_reason"),
+    CheckConstraint("blocked_reason IS NULL OR blocked_reason IN ('gold', 'operator', 'fast')", name="blocked_reason"),
     CheckConstraint("0 <= gold_correct AND gold_correct <= gold_answers AND gold_answers <= answers", name="counts"),
 )
 
@@ -430,6 +451,19 @@ webhook_attempts = Table(
     Column("status_code", Integer(), nullable=True),
     Column("error", Text(), nullable=True),
     Column("duration_ms", Integer(), nullable=False),
+)
+
+# Problems workers report with a task (a broken image, an unclear text).
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("assignment_id", BigId, ForeignKey("assignments.id"), nullable=False, unique=True),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False),
+    Column("task_id", BigId, ForeignKey("tasks.id"), nullable=False, index=True),
+    Column("worker_id", String(ID), ForeignKey("workers.id"), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 #: Indexes with DESC or expression columns, which autogenerate cannot compare

@@ -16,15 +16,21 @@ from enum import StrEnum
 class Role(StrEnum):
     PLATFORM = "platform"
     OPERATOR = "operator"
+    REVIEWER = "reviewer"
 
 
 class SecretKind(StrEnum):
     PLATFORM_KEY = "pk"
     OPERATOR_KEY = "ok"
+    REVIEWER_KEY = "rk"
     WORKER_TOKEN = "wt"
 
 
-KEY_KIND = {Role.PLATFORM: SecretKind.PLATFORM_KEY, Role.OPERATOR: SecretKind.OPERATOR_KEY}
+KEY_KIND = {
+    Role.PLATFORM: SecretKind.PLATFORM_KEY,
+    Role.OPERATOR: SecretKind.OPERATOR_KEY,
+    Role.REVIEWER: SecretKind.REVIEWER_KEY,
+}
 
 
 def new_secret(kind: SecretKind) -> str:

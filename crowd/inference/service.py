@@ -24,6 +24,7 @@ from crowd.inference import policy, store
 from crowd.inference.policy import Vote
 from crowd.projects import store as projects
 from crowd.projects.models import Project
+from crowd.quality import service as quality
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,15 @@ REFIT_LOCK_SECONDS = 600.0
 
 
 async def count_answer(
-    conn: AsyncConnection, project: Project, worker_id: WorkerId, now: datetime, *, gold_correct: bool | None = None
+    conn: AsyncConnection,
+    project: Project,
+    worker_id: WorkerId,
+    now: datetime,
+    *,
+    gold_correct: bool | None = None,
+    fast: bool = False,
 ) -> None:
-    await store.count_answer(conn, project.id, worker_id, now, gold_correct=gold_correct)
+    await store.count_answer(conn, project.id, worker_id, now, gold_correct=gold_correct, fast=fast)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +62,13 @@ async def on_answer(
     counts every answer of the task, those of workers whose answers left
     consensus (recollection) included."""
     model = await _current_model(conn, project)
-    stored = await store.task_votes(conn, project.id, task_id, without_blocked=project.recollect_blocked)
+    stored = await store.task_votes(
+        conn,
+        project.id,
+        task_id,
+        without_blocked=project.recollect_blocked,
+        without_fast=project.fast_policy == "exclude",
+    )
     index = {label: k for k, label in enumerate(project.labels)}
     votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in stored]
     posterior = policy.task_posterior(model, votes)
@@ -150,7 +163,9 @@ async def _read_inputs(db: Database, project_id: str, organization_id: Organizat
         project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
         if project is None:
             raise NotFound(f"no project {project_id}")
-        rows = await store.answer_rows(conn, project.id, without_blocked=project.recollect_blocked)
+        rows = await store.answer_rows(
+            conn, project.id, without_blocked=project.recollect_blocked, without_fast=project.fast_policy == "exclude"
+        )
         gold = await store.gold_labels(conn, project.id)
         previous = await store.latest_fit(conn, project.id)
         models = await store.worker_models(conn, project.id)
@@ -303,6 +318,7 @@ async def refit_due(db: Database, broker: Broker, clock: Clock) -> int:
         except Conflict:
             continue
         done += 1
+        await quality.raise_alerts(db, clock, project_id)
         log.info("refitted", extra={"project_id": project_id, "version": summary.version, "seconds": summary.seconds})
     return done
 

@@ -64,7 +64,12 @@ class WorkerStanding:
 
 
 async def task_votes(
-    conn: AsyncConnection, project_id: ProjectId, task_id: TaskId, *, without_blocked: bool = False
+    conn: AsyncConnection,
+    project_id: ProjectId,
+    task_id: TaskId,
+    *,
+    without_blocked: bool = False,
+    without_fast: bool = False,
 ) -> list[StoredVote]:
     """The task's answers with each worker's fitted confusion matrix
     (without those of workers blocked on the project, if asked)."""
@@ -77,6 +82,8 @@ async def task_votes(
     )
     if without_blocked:
         query = query.where(worker_stats.c.blocked.is_not(True))
+    if without_fast:
+        query = query.where(answers.c.fast.is_(False))
     return [StoredVote(WorkerId(w), label, confusion) for w, label, confusion in await conn.execute(query)]
 
 
@@ -103,22 +110,24 @@ async def count_answer(
     now: datetime,
     *,
     gold_correct: bool | None = None,
+    fast: bool = False,
 ) -> None:
-    """Count one answer of the worker in the project (and its gold grade)."""
-    gold = int(gold_correct is not None)
-    correct = int(bool(gold_correct))
+    """Count one answer of the worker in the project (its gold grade, whether it was too fast)."""
+    gold, correct = int(gold_correct is not None), int(bool(gold_correct))
     values = {
         "project_id": project_id,
         "worker_id": worker_id,
         "answers": 1,
         "gold_answers": gold,
         "gold_correct": correct,
+        "fast_answers": int(fast),
         "updated_at": now,
     }
     increments = {
         "answers": worker_stats.c.answers + 1,
         "gold_answers": worker_stats.c.gold_answers + gold,
         "gold_correct": worker_stats.c.gold_correct + correct,
+        "fast_answers": worker_stats.c.fast_answers + int(fast),
         "updated_at": now,
     }
     await _upsert(conn, values, increments)
@@ -152,7 +161,7 @@ async def set_posterior(
 
 
 async def answer_rows(
-    conn: AsyncConnection, project_id: ProjectId, *, without_blocked: bool = False
+    conn: AsyncConnection, project_id: ProjectId, *, without_blocked: bool = False, without_fast: bool = False
 ) -> list[AnswerRow]:
     """Every answer of the project, read in one statement (one snapshot);
     without those of workers blocked on the project, if asked."""
@@ -166,12 +175,20 @@ async def answer_rows(
             worker_stats.c.project_id == project_id, worker_stats.c.blocked.is_(True)
         )
         query = query.where(answers.c.worker_id.not_in(blocked))
+    if without_fast:
+        query = query.where(answers.c.fast.is_(False))
     return [AnswerRow(*row) for row in await conn.execute(query)]
 
 
 async def gold_labels(conn: AsyncConnection, project_id: ProjectId) -> dict[int, str]:
-    query = select(tasks.c.id, tasks.c.gold_label).where(tasks.c.project_id == project_id, tasks.c.is_gold.is_(True))
-    return {key: value for key, value in await conn.execute(query)}  # noqa: C416 - rows, not pairs
+    """Known truths to clamp: gold keys, and labels experts decided."""
+    gold = select(tasks.c.id, tasks.c.gold_label).where(tasks.c.project_id == project_id, tasks.c.is_gold.is_(True))
+    expert = select(tasks.c.id, tasks.c.expert_label).where(
+        tasks.c.project_id == project_id, tasks.c.expert_label.is_not(None)
+    )
+    known = {row[0]: row[1] for row in await conn.execute(gold)}
+    known.update({row[0]: row[1] for row in await conn.execute(expert)})
+    return known
 
 
 async def worker_models(conn: AsyncConnection, project_id: ProjectId) -> list[WorkerModel]:
@@ -264,7 +281,7 @@ async def _pg_store_posteriors(conn: AsyncConnection, rows: Sequence[dict[str, A
 
 async def task_states(conn: AsyncConnection, project_id: ProjectId) -> dict[int, str]:
     query = select(tasks.c.id, tasks.c.status).where(tasks.c.project_id == project_id, tasks.c.is_gold.is_(False))
-    return {key: value for key, value in await conn.execute(query)}  # noqa: C416 - rows, not pairs
+    return {row[0]: row[1] for row in await conn.execute(query)}
 
 
 async def projects_due(conn: AsyncConnection) -> list[ProjectId]:

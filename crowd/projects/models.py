@@ -41,6 +41,10 @@ class Project:
     min_reliability: float
     recollect_blocked: bool
     reject_blocked: bool
+    fast_policy: str
+    fast_limit: int
+    fast_window: int
+    drift_threshold: float
     created_at: datetime
     updated_at: datetime
 

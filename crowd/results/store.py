@@ -31,6 +31,8 @@ class TaskResult:
     confidence: float | None
     posterior: dict[str, float] | None
     answers: int
+    expert: bool = False
+    """The label is an expert's, not the consensus."""
     data: dict[str, Any] | None = None
     votes: list[AnswerRow] | None = None
 
@@ -52,7 +54,8 @@ async def task_results(
         tasks.c.label,
         tasks.c.confidence,
         tasks.c.posterior,
-        tasks.c.answer_count,
+        tasks.c.answer_count.label("answers"),
+        tasks.c.expert_label.is_not(None).label("expert"),
     ]
     if "data" in include:
         columns.append(tasks.c.data)
@@ -64,14 +67,14 @@ async def task_results(
     )
     if status is not None:
         query = query.where(tasks.c.status == status)
-    found = [TaskResult(*row) for row in await conn.execute(query)]
+    found = [TaskResult(**row._asdict()) for row in await conn.execute(query)]
     if "answers" not in include or not found:
         return found
-    votes = await _answers_of(conn, [r.id for r in found])
+    votes = await answers_of(conn, [r.id for r in found])
     return [replace(r, votes=votes.get(r.id, [])) for r in found]
 
 
-async def _answers_of(conn: AsyncConnection, task_ids: list[int]) -> dict[int, list[AnswerRow]]:
+async def answers_of(conn: AsyncConnection, task_ids: list[int]) -> dict[int, list[AnswerRow]]:
     query = (
         select(
             answers.c.task_id,

@@ -74,6 +74,11 @@ async def test_no_worker_reply_leaks_gold_or_task_ids(crowd: Crowd) -> None:
         await call("bad body", "POST", f"{path}/answer", ann, {"label": 3})
         await call("someone else's", "POST", f"{path}/answer", ben, {"label": "cat"})
         await call("someone else's skip", "POST", f"{path}/skip", ben)
+        if round_ % 4 == 1:
+            await call("report", "POST", f"{path}/report", ann, {"reason": "unclear"})
+            await call("report again", "POST", f"{path}/report", ann, {"reason": "unclear"})
+            await call("answer reported", "POST", f"{path}/answer", ann, {"label": "cat"})
+            continue
         if round_ % 4 == 3:
             await call("skip", "POST", f"{path}/skip", ann)
             await call("skip again", "POST", f"{path}/skip", ann)

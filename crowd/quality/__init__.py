@@ -1,0 +1,1 @@
+"""Quality: agreement figures, the expert review queue, fast answers, drift."""
