@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-from crowd.api import consensus, events, gold, label_studio, operator, payments, platform, quality, worker
+from crowd.api import consensus, events, gold, label_studio, machine, operator, payments, platform, quality, worker
 from crowd.api import web as pages
 from crowd.api.http import problem, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SEALER, SETTINGS
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app.add_routes(events.routes)
     app.add_routes(label_studio.routes)
     app.add_routes(quality.routes)
+    app.add_routes(machine.routes)
     app.add_routes(pages.routes)
     return app
 

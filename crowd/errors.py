@@ -77,6 +77,12 @@ class WorkerBlocked(CrowdError):
     status = 403
 
 
+class NotQualified(CrowdError):
+    type = "not-qualified"
+    title = "This worker's reliability is below what the project asks"
+    status = 403
+
+
 class NotFound(CrowdError):
     type = "not-found"
     title = "Not found"

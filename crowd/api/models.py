@@ -122,10 +122,21 @@ PROJECT_DEFAULTS: dict[str, Any] = {
 }
 
 
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Score = Annotated[float, Field(ge=0, le=1)]
+
+
+class PredictionIn(Body):
+    model: ModelName
+    label: Label
+    score: Score | None = None
+
+
 class TaskIn(Body):
     external_id: ExternalId | None = None
     data: dict[str, Any]
     priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] = 0
+    predictions: Annotated[list[PredictionIn], Field(max_length=50)] = []
 
 
 class BatchIn(Body):
@@ -173,6 +184,17 @@ class DecisionIn(Body):
     label: Label
     promote_to_gold: bool = False
     explanation: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class PredictionRowIn(Body):
+    external_id: ExternalId
+    model: ModelName
+    label: Label
+    score: Score | None = None
+
+
+class PredictionsIn(Body):
+    predictions: Annotated[list[PredictionRowIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
 
 
 class AnswerIn(Body):

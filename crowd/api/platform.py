@@ -88,7 +88,10 @@ async def _parse_batch(request: web.Request) -> BatchSubmission:
         external_id=body.external_id,
         idempotency_key=idempotency_key,
         request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
-        tasks=[TaskRow(t.external_id, t.data, t.priority) for t in body.tasks],
+        tasks=[
+            TaskRow(t.external_id, t.data, t.priority, tuple((p.model, p.label, p.score) for p in t.predictions))
+            for t in body.tasks
+        ],
     )
 
 

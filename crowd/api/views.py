@@ -44,12 +44,15 @@ def batch_progress(progress: BatchProgress) -> dict[str, Any]:
 
 def lease(granted: Lease) -> dict[str, Any]:
     """What a worker sees of a task: never its id, never whether it is gold."""
-    return {
+    body = {
         "assignment_id": granted.offer.public_id,
         "expires_at": iso(granted.offer.expires_at),
         "data": granted.offer.data,
         "project": worker_project(granted.project),
     }
+    if granted.offer.suggestion is not None:  # the project shows model predictions
+        body["suggestion"] = {"label": granted.offer.suggestion}
+    return body
 
 
 def worker_project(p: Project) -> dict[str, Any]:

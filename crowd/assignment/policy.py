@@ -47,3 +47,25 @@ def fit_answer(assignment_status: str, task: Slots | None) -> AnswerFit:
     if assignment_status == EXPIRED and (task is None or (task.open and task.free > 0)):
         return AnswerFit.FREE_SLOT
     return AnswerFit.NO_SLOT
+
+
+RELIABLE = 0.75
+"""A worker whose fitted reliability is at least this, at the low end of its
+interval, counts as reliable for routing."""
+
+
+def route_for(routing: str, reliability_low: float | None) -> str | None:
+    """Which way to pick among candidate tasks: ``depth_first`` routing takes
+    the first; ``uncertainty`` routing gives reliable workers the most
+    uncertain tasks and everyone else (new, uncertain) the most confident."""
+    if routing != "uncertainty":
+        return None
+    if reliability_low is not None and reliability_low >= RELIABLE:
+        return "uncertain_first"
+    return "confident_first"
+
+
+def qualified(min_reliability: float, reliability: float | None) -> bool:
+    """``min_reliability`` keeps workers the fits found below it off the
+    project; workers not fitted yet may start (or nobody could)."""
+    return min_reliability <= 0 or reliability is None or reliability >= min_reliability

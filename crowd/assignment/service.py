@@ -7,13 +7,14 @@ import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment import store
+from crowd.assignment.policy import qualified, route_for
 from crowd.assignment.signals import ANY_PROJECT, announce_work, project_channel
 from crowd.assignment.store import Offer
 from crowd.broker import Broker, Listener
@@ -22,6 +23,7 @@ from crowd.db.engine import Database, RetryTransaction, is_unique_violation
 from crowd.errors import (
     BrokerUnavailable,
     NotFound,
+    NotQualified,
     WorkerBlocked,
 )
 from crowd.events import store as events
@@ -31,6 +33,7 @@ from crowd.gold.service import settings_of
 from crowd.identity.models import Worker
 from crowd.ids import AssignmentId, ProjectId, new_id
 from crowd.inference import store as stats
+from crowd.machine import service as machine
 from crowd.payments import service as payments
 from crowd.payments.service import BudgetExhausted
 from crowd.projects import store as projects
@@ -88,8 +91,8 @@ async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> 
     for candidate in candidates:
         try:
             lease = await _claim_in(engine, worker, await project_by_id(engine.db, candidate))
-        except WorkerBlocked:
-            continue  # blocked there, not everywhere
+        except (WorkerBlocked, NotQualified):
+            continue  # kept off that project, not every one
         if lease is not None:
             return lease
     return None
@@ -107,6 +110,8 @@ async def _claim_in(engine: Engine, worker: Worker, project: Project) -> Lease |
         standing, blocked = await gold.standing(conn, project.id, worker.id)
         if blocked:
             raise WorkerBlocked("this worker is blocked on this project")
+        if not qualified(project.min_reliability, standing.reliability):
+            raise NotQualified(f"this project asks for a reliability of {project.min_reliability}")
         held = await store.live_lease(conn, worker.id, now, project.id)
         if held is not None:
             return held
@@ -117,7 +122,8 @@ async def _claim_in(engine: Engine, worker: Worker, project: Project) -> Lease |
             if engine.rng.random() < gold_share(settings_of(project), standing):
                 offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward)
             if offer is None:
-                offer = await store.claim(conn, project.id, worker.id, public_id, now, expires_at, reward)
+                route = route_for(project.routing, standing.reliability_low)
+                offer = await store.claim(conn, project.id, worker.id, public_id, now, expires_at, reward, route)
         except IntegrityError as exc:
             # The same worker's concurrent request leased first: start over
             # and hand back that lease.
@@ -126,7 +132,9 @@ async def _claim_in(engine: Engine, worker: Worker, project: Project) -> Lease |
             raise
         if offer is None:
             await payments.release_reward(conn, project.id, *reward)
-        return offer
+            return None
+        suggestion = await machine.suggest(conn, project, offer.task_id, offer.public_id)
+        return replace(offer, suggestion=suggestion)
 
     try:
         offer = await engine.db.retrying(work)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
 from crowd.db.schema import answers, assignments, project_spend, tasks
-from crowd.db.types import Json, UtcDateTime
+from crowd.db.types import BigId, Json, UtcDateTime
 from crowd.ids import AssignmentId, ProjectId, TaskId, WorkerId
 
 
@@ -48,12 +48,16 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """A lease as the worker sees it: the assignment handle and the data."""
+    """A lease: what the worker sees (the assignment handle, the data, a
+    suggestion if the project shows them) and, for the server only, the
+    task it is for."""
 
     public_id: AssignmentId
     project_id: ProjectId
     expires_at: datetime
     data: dict[str, Any]
+    task_id: TaskId
+    suggestion: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,7 @@ class StoredAnswer:
 # The one definition of "a task this worker may take now", shared by both
 # dialects. Literals, not parameters, for status and gold: PostgreSQL only
 # uses the partial index ix_tasks_claim when it can see they match its WHERE.
-_CANDIDATE = """
+_CANDIDATES = """
     SELECT t.id
     FROM tasks AS t
     WHERE t.project_id = :project_id
@@ -82,17 +86,19 @@ _CANDIDATE = """
     -- walk ix_tasks_claim in order: priority, then closest to completion
     -- (most answers, so batches finish), then oldest
     ORDER BY t.priority DESC, t.answer_count DESC, t.id
-    LIMIT 1
+    LIMIT {limit}
 """
+_CANDIDATE = _CANDIDATES.format(limit=1)
 
-_PG_CLAIM = (
-    text(
-        f"""
-    WITH candidate AS (
-        {_CANDIDATE}
-        -- a task another claim holds is passed over, not waited for
-        FOR UPDATE SKIP LOCKED
-    ), taken AS (
+#: Routing by uncertainty picks within the first ``:pool`` candidates of the
+#: depth-first order (a bounded set, so the claim keeps its speed).
+ROUTES = {
+    "uncertain_first": "COALESCE(t.confidence, 0) ASC, t.id",
+    "confident_first": "COALESCE(t.confidence, 0) DESC, t.id",
+}
+
+_TAKE = """
+    taken AS (
         UPDATE tasks AS t SET lease_count = t.lease_count + 1
         FROM candidate WHERE t.id = candidate.id
         RETURNING t.id, t.data
@@ -103,12 +109,47 @@ _PG_CLAIM = (
         FROM taken
         RETURNING task_id
     )
-    SELECT taken.data FROM leased JOIN taken ON taken.id = leased.task_id
-    """
+    SELECT taken.id, taken.data FROM leased JOIN taken ON taken.id = leased.task_id
+"""
+
+
+def _pg_claim(candidate: str) -> Any:
+    return (
+        text(f"WITH {candidate}, {_TAKE}")
+        .bindparams(bindparam("now", type_=UtcDateTime()), bindparam("expires_at", type_=UtcDateTime()))
+        .columns(id=BigId, data=Json)
     )
-    .bindparams(bindparam("now", type_=UtcDateTime()), bindparam("expires_at", type_=UtcDateTime()))
-    .columns(data=Json)
+
+
+_PG_CLAIM = _pg_claim(
+    f"""candidate AS (
+        {_CANDIDATE}
+        -- a task another claim holds is passed over, not waited for
+        FOR UPDATE SKIP LOCKED
+    )"""
 )
+
+_PG_ROUTED_CLAIMS = {
+    route: _pg_claim(
+        f"""pool AS (
+            {_CANDIDATES.format(limit=":pool")}
+        ), candidate AS (
+            SELECT t.id FROM tasks AS t JOIN pool ON pool.id = t.id
+            -- re-checked under the lock: a slot may have gone meanwhile
+            WHERE t.status = 'open' AND t.answer_count + t.lease_count < t.target_overlap
+            ORDER BY {order}
+            LIMIT 1
+            FOR UPDATE OF t SKIP LOCKED
+        )"""
+    )
+    for route, order in ROUTES.items()
+}
+
+_SQLITE_ROUTED = {
+    route: f"SELECT t.id FROM tasks AS t JOIN ({_CANDIDATES.format(limit=':pool')}) AS pool ON pool.id = t.id "
+    f"ORDER BY {order} LIMIT 1"
+    for route, order in ROUTES.items()
+}
 
 # Expired leases free their slots. Rows an answer or another sweep holds are
 # skipped: the answer will settle its own lease.
@@ -151,9 +192,12 @@ async def claim(
     now: datetime,
     expires_at: datetime,
     reward: tuple[int, bool] = (0, False),
+    route: str | None = None,
+    pool: int = 32,
 ) -> Offer | None:
     """Lease the first task this worker may take, or None. ``reward``: the
-    lease's reward and whether the budget reserved it."""
+    lease's reward and whether the budget reserved it. ``route`` (a key of
+    :data:`ROUTES`) picks by uncertainty among the first ``pool`` candidates."""
     params = {
         "project_id": project_id,
         "worker_id": worker_id,
@@ -162,17 +206,21 @@ async def claim(
         "expires_at": expires_at,
         "reward": reward[0],
         "reserved": reward[1],
+        "pool": pool,
     }
     if conn.dialect.name == "postgresql":
-        data = (await conn.execute(_PG_CLAIM, params)).scalar()
+        statement = _PG_CLAIM if route is None else _PG_ROUTED_CLAIMS[route]
+        row = (await conn.execute(statement, params)).first()
+        taken = None if row is None else (TaskId(row[0]), row[1])
     else:
-        data = await _sqlite_claim(conn, params)
-    return None if data is None else Offer(public_id, project_id, expires_at, data)
+        taken = await _sqlite_claim(conn, params, _CANDIDATE if route is None else _SQLITE_ROUTED[route])
+    return None if taken is None else Offer(public_id, project_id, expires_at, taken[1], taken[0])
 
 
-async def _sqlite_claim(conn: AsyncConnection, params: dict[str, Any]) -> dict[str, Any] | None:
-    candidate = text(_CANDIDATE)
-    task_id = (await conn.execute(candidate, params)).scalar()
+async def _sqlite_claim(
+    conn: AsyncConnection, params: dict[str, Any], candidate: str
+) -> tuple[TaskId, dict[str, Any]] | None:
+    task_id = (await conn.execute(text(candidate), params)).scalar()
     if task_id is None:
         return None
     await conn.execute(update(tasks).where(tasks.c.id == task_id).values(lease_count=tasks.c.lease_count + 1))
@@ -190,7 +238,7 @@ async def _sqlite_claim(conn: AsyncConnection, params: dict[str, Any]) -> dict[s
         )
     )
     data: dict[str, Any] = (await conn.execute(select(tasks.c.data).where(tasks.c.id == task_id))).scalar_one()
-    return data
+    return TaskId(task_id), data
 
 
 async def real_work_available(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> bool:
@@ -237,7 +285,7 @@ async def claim_gold(
             reserved=reward[1],
         )
     )
-    return Offer(public_id, project_id, expires_at, row.data)
+    return Offer(public_id, project_id, expires_at, row.data, TaskId(row.id))
 
 
 async def expire_overdue(
@@ -297,7 +345,14 @@ async def live_lease(
 ) -> Offer | None:
     """The worker's unexpired lease (in the project, if given)."""
     query = (
-        select(assignments.c.public_id, assignments.c.project_id, assignments.c.expires_at, tasks.c.data)
+        select(
+            assignments.c.public_id,
+            assignments.c.project_id,
+            assignments.c.expires_at,
+            tasks.c.data,
+            assignments.c.task_id,
+            assignments.c.suggestion,
+        )
         .join(tasks, tasks.c.id == assignments.c.task_id)
         .where(
             assignments.c.worker_id == worker_id,
@@ -312,7 +367,14 @@ async def live_lease(
     row = (await conn.execute(query)).first()
     if row is None:
         return None
-    return Offer(AssignmentId(row.public_id), ProjectId(row.project_id), row.expires_at, row.data)
+    return Offer(
+        AssignmentId(row.public_id),
+        ProjectId(row.project_id),
+        row.expires_at,
+        row.data,
+        TaskId(row.task_id),
+        row.suggestion,
+    )
 
 
 async def assignment_for_update(conn: AsyncConnection, public_id: str, worker_id: WorkerId) -> Assignment | None:

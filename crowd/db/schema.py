@@ -223,6 +223,8 @@ assignments = Table(
     # ``reserved`` when the project's budget set it aside for this lease.
     Column("reward", Integer(), nullable=False, server_default="0"),
     Column("reserved", Boolean(), nullable=False, server_default="0"),
+    # the model suggestion shown with the task, when the project shows them
+    Column("suggestion", String(LABEL), nullable=True),
     Column("status", String(16), nullable=False, server_default="leased"),
     Column("issued_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
@@ -464,6 +466,34 @@ reports = Table(
     Column("worker_id", String(ID), ForeignKey("workers.id"), nullable=False),
     Column("reason", Text(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Machine predictions: one per task and model (a newer one replaces it).
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("project_id", String(ID), ForeignKey("projects.id"), nullable=False),
+    Column("task_id", BigId, ForeignKey("tasks.id"), nullable=False),
+    Column("model", String(NAME), nullable=False),
+    Column("label", String(LABEL), nullable=False),
+    Column("score", Float(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("task_id", "model"),
+    Index("ix_predictions_project_id_model", "project_id", "model"),
+    CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score"),
+)
+
+# What the last fit learned of each model, treated as a worker of its own.
+model_stats = Table(
+    "model_project_stats",
+    metadata,
+    Column("project_id", String(ID), ForeignKey("projects.id"), primary_key=True),
+    Column("model", String(NAME), primary_key=True),
+    Column("confusion", Json, nullable=True),
+    Column("reliability", Float(), nullable=True),
+    Column("fit_version", Integer(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 #: Indexes with DESC or expression columns, which autogenerate cannot compare

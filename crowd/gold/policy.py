@@ -44,6 +44,7 @@ class Standing:
     gold_correct: int = 0
     reliability_low: float | None = None
     reliability_high: float | None = None
+    reliability: float | None = None
 
 
 def interval_width(correct: int, seen: int) -> float:

@@ -38,12 +38,13 @@ async def standing(conn: AsyncConnection, project_id: ProjectId, worker_id: Work
         worker_stats.c.gold_correct,
         worker_stats.c.reliability_low,
         worker_stats.c.reliability_high,
+        worker_stats.c.reliability,
         worker_stats.c.blocked,
     ).where(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == worker_id)
     row = (await conn.execute(query)).first()
     if row is None:
         return Standing(), False
-    return Standing(row[0], row[1], row[2], row[3], row[4]), bool(row[5])
+    return Standing(*row[:6]), bool(row[6])
 
 
 async def gold_key(conn: AsyncConnection, task_id: TaskId) -> GoldKey:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crowd.consensus import UNKNOWN_WORKER, DSParams, OnlineModel, decide_overlap, expected_accuracy
+from crowd.consensus import UNKNOWN_WORKER, DSParams, OnlineModel, expected_accuracy
 from crowd.consensus.encoding import FloatArray
 from crowd.consensus.reliability import reliability_interval, spammer_score
 
@@ -65,25 +65,31 @@ def settle(
     posterior: FloatArray,
     *,
     votes: int,
+    humans: int,
     answers: int,
     target_overlap: int,
     min_overlap: int,
     max_overlap: int,
+    min_humans: int,
     confidence: float,
 ) -> Settlement:
-    """Dynamic overlap, decided once the task's answers have caught up with
-    its target (before that it just carries its new posterior): complete
-    when the top posterior reaches ``confidence`` with at least
-    ``min_overlap`` votes, or at ``max_overlap`` votes; otherwise ask for one
-    more answer. ``votes`` are the answers consensus counts; ``answers``
-    also counts those of blocked workers whose answers were recollected."""
+    """Dynamic overlap, decided once the task's human answers have caught
+    up with its target (before that it just carries its new posterior).
+
+    Complete when at least ``min_humans`` human votes count and either the
+    top posterior reaches ``confidence`` with at least ``min_overlap`` votes
+    (models' included: a trusted model saves human answers) or the human
+    votes reached ``max_overlap``; otherwise ask for one more human answer.
+    ``votes`` and ``humans`` are what consensus counts; ``answers`` also
+    counts answers of blocked workers whose answers were recollected."""
     top = int(np.argmax(posterior))
+    certainty = float(posterior[top])
     if answers < target_overlap:
-        return Settlement(posterior, False, top, float(posterior[top]), target_overlap)
-    decision = decide_overlap(posterior, votes, min_overlap, max_overlap, confidence, target_overlap)
-    if decision.complete:
-        return Settlement(posterior, True, decision.label, decision.confidence, target_overlap)
-    return Settlement(posterior, False, top, decision.confidence, answers + 1)
+        return Settlement(posterior, False, top, certainty, target_overlap)
+    confident = votes >= min_overlap and certainty >= confidence
+    if humans >= min_humans and (confident or humans >= max_overlap):
+        return Settlement(posterior, True, top, certainty, target_overlap)
+    return Settlement(posterior, False, top, certainty, answers + 1)
 
 
 @dataclass(frozen=True, slots=True)

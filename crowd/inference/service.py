@@ -22,6 +22,7 @@ from crowd.errors import BrokerUnavailable, Conflict, NotFound
 from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId
 from crowd.inference import policy, store
 from crowd.inference.policy import Vote
+from crowd.machine.policy import MODEL_PREFIX
 from crowd.projects import store as projects
 from crowd.projects.models import Project
 from crowd.quality import service as quality
@@ -69,16 +70,19 @@ async def on_answer(
         without_blocked=project.recollect_blocked,
         without_fast=project.fast_policy == "exclude",
     )
+    machines = await store.model_votes(conn, project.id, task_id)
     index = {label: k for k, label in enumerate(project.labels)}
-    votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in stored]
+    votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in [*stored, *machines]]
     posterior = policy.task_posterior(model, votes)
     outcome = policy.settle(
         posterior,
         votes=len(votes),
+        humans=len(stored),
         answers=answers,
         target_overlap=target_overlap,
         min_overlap=project.min_overlap,
         max_overlap=project.max_overlap,
+        min_humans=project.min_human_answers,
         confidence=project.confidence_target,
     )
     await store.set_posterior(
@@ -166,9 +170,10 @@ async def _read_inputs(db: Database, project_id: str, organization_id: Organizat
         rows = await store.answer_rows(
             conn, project.id, without_blocked=project.recollect_blocked, without_fast=project.fast_policy == "exclude"
         )
+        rows += await store.prediction_rows(conn, project.id)  # models are workers too
         gold = await store.gold_labels(conn, project.id)
         previous = await store.latest_fit(conn, project.id)
-        models = await store.worker_models(conn, project.id)
+        models = await store.worker_models(conn, project.id) + await store.machine_models(conn, project.id)
     return _Inputs(project, rows, gold, previous, models)
 
 
@@ -196,7 +201,11 @@ async def _refit(db: Database, clock: Clock, inputs: _Inputs) -> FitSummary:
                 "newcomer": fitted.model.newcomer_.tolist(),
             },
         )
-        await store.store_worker_models(conn, project.id, fitted.worker_rows(version), now)
+        rows = fitted.worker_rows(version)
+        humans = [row for row in rows if not str(row["worker_id"]).startswith(MODEL_PREFIX)]
+        machines = [row for row in rows if str(row["worker_id"]).startswith(MODEL_PREFIX)]
+        await store.store_worker_models(conn, project.id, humans, now)
+        await store.store_machine_models(conn, project.id, machines, now)
     written = await _write_posteriors(db, project, inputs, fitted)
     return FitSummary(
         project.id,
@@ -278,7 +287,8 @@ def _warm_start(inputs: _Inputs, known: list[Any]) -> DSParams | None:
 async def _write_posteriors(db: Database, project: Project, inputs: _Inputs, fitted: _Fitted) -> int:
     answers_seen: dict[int, int] = {}
     for row in inputs.rows:
-        answers_seen[row.task_id] = answers_seen.get(row.task_id, 0) + 1
+        if not row.worker_id.startswith(MODEL_PREFIX):  # tasks count human answers only
+            answers_seen[row.task_id] = answers_seen.get(row.task_id, 0) + 1
     async with db.read() as conn:
         states = await store.task_states(conn, project.id)
     posteriors = fitted.model.posteriors_
@@ -291,10 +301,10 @@ async def _write_posteriors(db: Database, project: Project, inputs: _Inputs, fit
         updates.append(
             {
                 "task_id": task_id,
-                "answers": answers_seen[task_id],
+                "answers": answers_seen.get(task_id, 0),
                 "posterior": _by_label(project.labels, posteriors[i]),
                 "label": project.labels[top] if completed else None,
-                "confidence": round(float(posteriors[i, top]), 6) if completed else None,
+                "confidence": round(float(posteriors[i, top]), 6),
             }
         )
     written = 0

@@ -12,8 +12,18 @@ from sqlalchemy import and_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from crowd.db.schema import answers, consensus_fits, projects, tasks, worker_stats, workers
+from crowd.db.schema import (
+    answers,
+    consensus_fits,
+    model_stats,
+    predictions,
+    projects,
+    tasks,
+    worker_stats,
+    workers,
+)
 from crowd.ids import ProjectId, TaskId, WorkerId
+from crowd.machine.policy import MODEL_PREFIX, model_worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,19 @@ async def task_votes(
     return [StoredVote(WorkerId(w), label, confusion) for w, label, confusion in await conn.execute(query)]
 
 
+async def model_votes(conn: AsyncConnection, project_id: ProjectId, task_id: TaskId) -> list[StoredVote]:
+    """The task's model predictions, as votes of the models' fitted matrices."""
+    fitted = and_(model_stats.c.project_id == project_id, model_stats.c.model == predictions.c.model)
+    query = (
+        select(predictions.c.model, predictions.c.label, model_stats.c.confusion)
+        .select_from(predictions.outerjoin(model_stats, fitted))
+        .where(predictions.c.task_id == task_id)
+        .order_by(predictions.c.model)
+    )
+    rows = await conn.execute(query)
+    return [StoredVote(WorkerId(model_worker(m)), label, confusion) for m, label, confusion in rows]
+
+
 async def latest_fit(conn: AsyncConnection, project_id: ProjectId) -> StoredFit | None:
     query = (
         select(
@@ -150,8 +173,13 @@ async def set_posterior(
     outcome: tuple[str, float] | None,
     now: datetime,
 ) -> None:
-    """Store the task's posterior; with an ``outcome`` (label, confidence) the task completes."""
-    values: dict[str, Any] = {"posterior": posterior, "target_overlap": target_overlap}
+    """Store the task's posterior and top probability (``confidence``); with
+    an ``outcome`` (label, confidence) the task completes."""
+    values: dict[str, Any] = {
+        "posterior": posterior,
+        "target_overlap": target_overlap,
+        "confidence": max(posterior.values()) if posterior else None,
+    }
     if outcome is not None:
         values.update(status="completed", label=outcome[0], confidence=outcome[1], completed_at=now)
     await conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
@@ -178,6 +206,39 @@ async def answer_rows(
     if without_fast:
         query = query.where(answers.c.fast.is_(False))
     return [AnswerRow(*row) for row in await conn.execute(query)]
+
+
+async def prediction_rows(conn: AsyncConnection, project_id: ProjectId) -> list[AnswerRow]:
+    """The project's predictions as answers of the worker ``model:<name>``
+    (id 0: they are not answers, and never move a fit's answer high-water mark)."""
+    query = select(predictions.c.task_id, predictions.c.model, predictions.c.label).where(
+        predictions.c.project_id == project_id
+    )
+    return [AnswerRow(0, task, model_worker(model), label) for task, model, label in await conn.execute(query)]
+
+
+async def machine_models(conn: AsyncConnection, project_id: ProjectId) -> list[WorkerModel]:
+    query = select(model_stats.c.model, model_stats.c.confusion).where(model_stats.c.project_id == project_id)
+    return [WorkerModel(WorkerId(model_worker(m)), confusion, 0, 0) for m, confusion in await conn.execute(query)]
+
+
+async def store_machine_models(
+    conn: AsyncConnection, project_id: ProjectId, rows: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for row in rows:
+        values = {
+            "project_id": project_id,
+            "model": str(row["worker_id"]).removeprefix(MODEL_PREFIX),
+            "confusion": row["confusion"],
+            "reliability": row["reliability"],
+            "fit_version": row["fit_version"],
+            "updated_at": now,
+        }
+        changes = {k: v for k, v in values.items() if k not in ("project_id", "model")}
+        statement = dialect.insert(model_stats).values(**values)
+        keys = [model_stats.c.project_id, model_stats.c.model]
+        await conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 
 
 async def gold_labels(conn: AsyncConnection, project_id: ProjectId) -> dict[int, str]:
@@ -244,9 +305,9 @@ async def store_posteriors(conn: AsyncConnection, rows: Sequence[dict[str, Any]]
 
 def _refit_update(status: str) -> Any:
     same_answers = and_(tasks.c.id == bindparam("task_id"), tasks.c.answer_count == bindparam("answers"))
-    values: dict[str, Any] = {"posterior": bindparam("posterior")}
+    values: dict[str, Any] = {"posterior": bindparam("posterior"), "confidence": bindparam("confidence")}
     if status == "completed":
-        values.update(label=bindparam("label"), confidence=bindparam("confidence"))
+        values["label"] = bindparam("label")
     return update(tasks).where(same_answers, tasks.c.status == status).values(**values)
 
 
@@ -256,7 +317,7 @@ _PG_STORE_POSTERIORS = text(
     UPDATE tasks AS t
     SET posterior = f.posterior::jsonb,
         label = COALESCE(f.label, t.label),
-        confidence = COALESCE(f.confidence, t.confidence)
+        confidence = f.confidence
     FROM unnest(CAST(:ids AS bigint[]), CAST(:answers AS integer[]), CAST(:posteriors AS text[]),
                 CAST(:labels AS text[]), CAST(:confidences AS float8[]))
          AS f(id, answers, posterior, label, confidence)

@@ -85,6 +85,8 @@ class NewTask:
     external_id: str
     data: dict[str, Any]
     priority: int
+    target: int | None = None
+    """Human answers it asks for at first (None: the project's min_overlap)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,9 @@ from crowd.db.engine import Database, RetryTransaction, is_unique_violation
 from crowd.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFailed
 from crowd.ids import BatchId, OrganizationId, ProjectId, new_id
 from crowd.inference import service as inference
+from crowd.machine import service as machine
+from crowd.machine import store as machine_store
+from crowd.machine.policy import initial_target
 from crowd.payments import service as payments
 from crowd.payments import store as payments_store
 from crowd.projects import store
@@ -28,6 +31,8 @@ class TaskRow:
     external_id: str | None
     data: dict[str, Any]
     priority: int
+    predictions: tuple[tuple[str, str, float | None], ...] = ()
+    """``(model, label, score)`` the platform already has for this task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +152,10 @@ async def _replay(conn: AsyncConnection, project_id: ProjectId, batch: BatchSubm
 
 async def _insert_batch(conn: AsyncConnection, project: Project, submission: BatchSubmission, clock: Clock) -> Batch:
     batch_id = BatchId(new_id("bat"))
+    external_ids = [row.external_id or f"{batch_id}-{i}" for i, row in enumerate(submission.tasks)]
     rows = [
-        NewTask(row.external_id or f"{batch_id}-{i}", row.data, row.priority) for i, row in enumerate(submission.tasks)
+        NewTask(external_id, row.data, row.priority, _first_target(project, row))
+        for external_id, row in zip(external_ids, submission.tasks, strict=True)
     ]
     batch = Batch(
         id=batch_id,
@@ -163,12 +170,40 @@ async def _insert_batch(conn: AsyncConnection, project: Project, submission: Bat
     # waits on its unique index here and then replays this batch, instead of
     # seeing these tasks and calling their ids taken.
     await store.insert_batch(conn, batch)
-    await _check_external_ids(conn, project.id, rows)
+    await _check_rows(conn, project, rows, submission.tasks)
     await store.insert_tasks(conn, project, batch.id, rows, batch.created_at)
+    predicted = [
+        machine.Prediction(external_id, model, label, score)
+        for external_id, row in zip(external_ids, submission.tasks, strict=True)
+        for model, label, score in row.predictions
+    ]
+    if predicted:
+        found = await machine_store.tasks_by_external(conn, project.id, sorted({p.external_id for p in predicted}))
+        await machine.add_predictions(conn, project, found, predicted, batch.created_at)
     return batch
 
 
-async def _check_external_ids(conn: AsyncConnection, project_id: ProjectId, rows: list[NewTask]) -> None:
+def _first_target(project: Project, row: TaskRow) -> int | None:
+    if not row.predictions:
+        return None
+    return initial_target(project.min_overlap, project.min_human_answers, len({m for m, _, _ in row.predictions}))
+
+
+async def _check_rows(conn: AsyncConnection, project: Project, rows: list[NewTask], given: list[TaskRow]) -> None:
+    """External ids unique and new; predicted labels among the project's."""
+    errors = await _external_id_errors(conn, project.id, rows)
+    for i, row in enumerate(given):
+        for j, (_, label, _) in enumerate(row.predictions):
+            if label not in project.labels:
+                errors.append({"row": i, "field": f"predictions.{j}.label", "reason": f"{label!r} is not a label"})
+    if errors:
+        errors.sort(key=lambda e: e["row"])
+        raise ValidationFailed(f"{len(errors)} task row(s) are invalid; nothing was stored", errors=errors)
+
+
+async def _external_id_errors(
+    conn: AsyncConnection, project_id: ProjectId, rows: list[NewTask]
+) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = []
     first_row: dict[str, int] = {}
     for i, row in enumerate(rows):
@@ -181,9 +216,7 @@ async def _check_external_ids(conn: AsyncConnection, project_id: ProjectId, rows
         for i, r in enumerate(rows)
         if r.external_id in taken
     ]
-    if errors:
-        errors.sort(key=lambda e: e["row"])
-        raise ValidationFailed(f"{len(errors)} task row(s) are invalid; nothing was stored", errors=errors)
+    return errors
 
 
 def _row_error(row: int, reason: str) -> dict[str, Any]:

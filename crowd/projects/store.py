@@ -199,7 +199,7 @@ async def insert_tasks(
             "gold_label": gold_labels[i] if gold_labels is not None else None,
             "gold_explanation": gold_explanations[i] if gold_explanations is not None else None,
             "status": "open",
-            "target_overlap": project.min_overlap,
+            "target_overlap": project.min_overlap if row.target is None else row.target,
             "answer_count": 0,
             "lease_count": 0,
             "created_at": now,

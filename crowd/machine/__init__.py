@@ -1,0 +1,1 @@
+"""Machine predictions: models as workers of consensus, their evaluation."""
