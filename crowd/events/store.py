@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import events, webhook_deliveries, webhooks
+from crowd.db.upsert import insert_for
 from crowd.ids import new_id
 
 TASK_COMPLETED = "task.completed"
@@ -46,9 +46,8 @@ async def emit(
     """Write an event and queue it for every active webhook of the project
     that subscribed to its type. With a ``dedupe_key`` that was used before,
     nothing is written (False)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(events)
+        insert_for(conn, events)
         .values(
             public_id=new_id("evt", 24),
             dedupe_key=dedupe_key,

@@ -20,6 +20,7 @@ from crowd.identity import store as identity
 from crowd.ids import OrganizationId, ProjectId, WorkerId
 from crowd.payments import service as payments
 from crowd.projects import store as projects
+from crowd.projects.access import require_project
 from crowd.projects.models import NewTask, Project
 
 
@@ -54,7 +55,7 @@ async def upload(
     is left as it is (so an upload can be retried); any other clash, or a
     label outside the project's, names its row in a 422."""
     async with db.transaction() as conn:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         existing = await store.existing_gold(conn, project.id, [row.external_id for row in rows])
         errors = _row_errors(project, rows, existing)
         if errors:
@@ -125,7 +126,7 @@ async def set_blocked(
 ) -> ProjectId:
     """An operator blocks or unblocks a worker on a project."""
     async with db.transaction() as conn:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         if not await identity.worker_exists(conn, WorkerId(worker_id)):
             raise NotFound(f"no worker {worker_id}")
         if blocked:
@@ -147,7 +148,7 @@ class GoldReport:
 
 async def report(db: Database, organization_id: OrganizationId, project_id: str) -> GoldReport:
     async with db.read() as conn:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         tasks = await store.gold_tasks(conn, project.id)
         answers = await store.gold_answers(conn, project.id)
         exhausted = await store.workers_exhausted(conn, project.id, len(tasks))
@@ -158,10 +159,3 @@ async def report(db: Database, organization_id: OrganizationId, project_id: str)
         exhausted,
         len({a.worker for a in answers}),
     )
-
-
-async def _project(conn: AsyncConnection, organization_id: OrganizationId, project_id: str) -> Project:
-    project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
-    if project is None:
-        raise NotFound(f"no project {project_id}")
-    return project

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import answers, assignments, tasks, worker_stats
+from crowd.db.upsert import insert_for
 from crowd.gold.policy import GoldAnswer, Standing
 from crowd.ids import ProjectId, TaskId, WorkerId
 
@@ -79,8 +79,7 @@ async def set_blocked(
         "blocked_at": now if blocked else None,
         "updated_at": now,
     }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(worker_stats).values(**values)
+    statement = insert_for(conn, worker_stats).values(**values)
     changes = {k: v for k, v in values.items() if k not in ("project_id", "worker_id")}
     keys = [worker_stats.c.project_id, worker_stats.c.worker_id]
     await conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))

@@ -24,6 +24,7 @@ from crowd.inference import policy, store
 from crowd.inference.policy import Vote
 from crowd.machine.policy import MODEL_PREFIX
 from crowd.projects import store as projects
+from crowd.projects.access import require_project
 from crowd.projects.models import Project
 from crowd.quality import service as quality
 
@@ -337,7 +338,5 @@ async def worker_standings(
     db: Database, organization_id: OrganizationId, project_id: str, after: str, limit: int
 ) -> tuple[Project, list[store.WorkerStanding]]:
     async with db.read() as conn:
-        project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
-        if project is None:
-            raise NotFound(f"no project {project_id}")
+        project = await require_project(conn, organization_id, project_id)
         return project, await store.worker_standings(conn, project.id, after, limit)

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import (
@@ -22,6 +21,7 @@ from crowd.db.schema import (
     worker_stats,
     workers,
 )
+from crowd.db.upsert import insert_for
 from crowd.ids import ProjectId, TaskId, WorkerId
 from crowd.machine.policy import MODEL_PREFIX, model_worker
 
@@ -158,8 +158,7 @@ async def count_answer(
 
 async def _upsert(conn: AsyncConnection, values: dict[str, Any], changes: dict[str, Any]) -> None:
     """Insert a worker_project_stats row, or apply ``changes`` to the existing one."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(worker_stats).values(**values)
+    statement = insert_for(conn, worker_stats).values(**values)
     keys = [worker_stats.c.project_id, worker_stats.c.worker_id]
     await conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 
@@ -225,7 +224,6 @@ async def machine_models(conn: AsyncConnection, project_id: ProjectId) -> list[W
 async def store_machine_models(
     conn: AsyncConnection, project_id: ProjectId, rows: Sequence[dict[str, Any]], now: datetime
 ) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     for row in rows:
         values = {
             "project_id": project_id,
@@ -236,7 +234,7 @@ async def store_machine_models(
             "updated_at": now,
         }
         changes = {k: v for k, v in values.items() if k not in ("project_id", "model")}
-        statement = dialect.insert(model_stats).values(**values)
+        statement = insert_for(conn, model_stats).values(**values)
         keys = [model_stats.c.project_id, model_stats.c.model]
         await conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
 

@@ -19,12 +19,12 @@ from crowd.broker import Broker
 from crowd.clock import Clock
 from crowd.consensus.evaluation import evaluate
 from crowd.db.engine import Database
-from crowd.errors import NotFound, ValidationFailed
+from crowd.errors import ValidationFailed
 from crowd.ids import AssignmentId, OrganizationId, TaskId
 from crowd.inference import service as inference
 from crowd.machine import store
 from crowd.machine.policy import initial_target, saved_answers
-from crowd.projects import store as projects
+from crowd.projects.access import require_project
 from crowd.projects.models import Project
 
 
@@ -89,9 +89,7 @@ async def submit(
 ) -> int:
     """Predictions in bulk by external id, all or nothing."""
     async with db.transaction() as conn:
-        project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
-        if project is None:
-            raise NotFound(f"no project {project_id}")
+        project = await require_project(conn, organization_id, project_id)
         found = await store.tasks_by_external(conn, project.id, sorted({p.external_id for p in items}))
         errors = _errors(project, items, found)
         if errors:
@@ -130,9 +128,7 @@ async def suggest(conn: AsyncConnection, project: Project, task_id: TaskId, publ
 
 async def evaluation(db: Database, organization_id: OrganizationId, project_id: str) -> dict[str, Any]:
     async with db.read() as conn:
-        project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
-        if project is None:
-            raise NotFound(f"no project {project_id}")
+        project = await require_project(conn, organization_id, project_id)
         facts = await store.prediction_facts(conn, project.id)
         suggested = await store.suggestion_answers(conn, project.id)
     models = await asyncio.to_thread(_evaluate_models, project, facts)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import answers, assignments, predictions, tasks
+from crowd.db.upsert import insert_for
 from crowd.ids import ProjectId, TaskId
 
 
@@ -17,8 +17,7 @@ async def upsert_predictions(conn: AsyncConnection, rows: list[dict[str, Any]]) 
     """Store predictions; a newer one of the same model for a task replaces it."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(predictions)
+    statement = insert_for(conn, predictions)
     statement = statement.on_conflict_do_update(
         index_elements=[predictions.c.task_id, predictions.c.model],
         set_={

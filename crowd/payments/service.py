@@ -19,7 +19,7 @@ from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId, new_id
 from crowd.payments import store
 from crowd.payments.ledger import AccountType, Books, payout
 from crowd.payments.policy import bonus_amount, cost_to_finish
-from crowd.projects import store as projects
+from crowd.projects.access import require_project
 from crowd.projects.models import Project
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Spend:
 
 async def spend(db: Database, organization_id: OrganizationId, project_id: str) -> Spend:
     async with db.read() as conn:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         totals = await store.project_totals(conn, project.id)
         posted = -(await store.account_total(conn, AccountType.PROJECT, project_id=project.id))
         tracked = await store.committed(conn, project.id)
@@ -236,10 +236,3 @@ async def payout_lines(db: Database, organization_id: OrganizationId, run_id: st
         if await store.payout_run(conn, run_id, organization_id) is None:
             raise NotFound(f"no payout run {run_id}")
         return await store.payout_lines(conn, run_id)
-
-
-async def _project(conn: AsyncConnection, organization_id: OrganizationId, project_id: str) -> Project:
-    project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
-    if project is None:
-        raise NotFound(f"no project {project_id}")
-    return project

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import (
@@ -21,6 +20,7 @@ from crowd.db.schema import (
     tasks,
     worker_stats,
 )
+from crowd.db.upsert import insert_for
 from crowd.ids import ProjectId, TaskId, WorkerId
 from crowd.payments.ledger import AccountType, Kind, Transaction
 
@@ -29,9 +29,8 @@ async def post(conn: AsyncConnection, tx: Transaction, now: datetime, *, due_at:
     """Post a balanced transaction; its id, or None if its idempotency key
     was posted before (a retry: nothing is written twice). ``due_at``: when
     a reward approves itself."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(ledger_transactions)
+        insert_for(conn, ledger_transactions)
         .values(
             idempotency_key=tx.key,
             kind=tx.kind.value,

@@ -22,6 +22,7 @@ from crowd.machine.policy import initial_target
 from crowd.payments import service as payments
 from crowd.payments import store as payments_store
 from crowd.projects import store
+from crowd.projects.access import require_project
 from crowd.projects.models import Batch, BatchProgress, NewTask, Project, ProjectProgress
 from crowd.projects.policy import settings_errors
 
@@ -60,7 +61,7 @@ async def create_project(
 
 async def get_project(db: Database, organization_id: OrganizationId, project_id: str) -> Project:
     async with db.read() as conn:
-        return await _project(conn, organization_id, project_id)
+        return await require_project(conn, organization_id, project_id)
 
 
 async def list_projects(db: Database, organization_id: OrganizationId) -> list[tuple[Project, ProjectProgress]]:
@@ -80,7 +81,7 @@ async def update_project(
     changes: dict[str, Any],
 ) -> Project:
     async with db.transaction() as conn:
-        before = await _project(conn, organization_id, project_id)
+        before = await require_project(conn, organization_id, project_id)
         merged = {**_settings(before), **changes}
         if errors := settings_errors(merged):
             raise ValidationFailed("the settings contradict each other", errors=errors)
@@ -118,7 +119,7 @@ async def submit_batch(
     stored one with ``created`` false and writes nothing."""
 
     async def work(conn: AsyncConnection) -> tuple[Batch, bool]:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         if (stored := await _replay(conn, project.id, batch)) is not None:
             return stored, False
         try:
@@ -229,13 +230,6 @@ async def get_batch(db: Database, organization_id: OrganizationId, batch_id: str
         if batch is None or await store.project_by_id(conn, batch.project_id, organization_id=organization_id) is None:
             raise NotFound(f"no batch {batch_id}")
         return await store.batch_progress(conn, batch)
-
-
-async def _project(conn: AsyncConnection, organization_id: OrganizationId, project_id: str) -> Project:
-    project = await store.project_by_id(conn, project_id, organization_id=organization_id)
-    if project is None:
-        raise NotFound(f"no project {project_id}")
-    return project
 
 
 def _settings(project: Project) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from crowd.gold import service as gold
 from crowd.identity.models import ApiKey
 from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId
 from crowd.projects import store as projects
+from crowd.projects.access import require_project
 from crowd.projects.models import Project
 from crowd.quality import figures, store
 from crowd.results.store import answers_of
@@ -52,7 +53,7 @@ async def send_to_review(
     db: Database, organization_id: OrganizationId, project_id: str, external_ids: list[str]
 ) -> int:
     async with db.transaction() as conn:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         found = await store.task_ids_by_external(conn, project.id, external_ids)
         missing = sorted(set(external_ids) - set(found))
         if missing:
@@ -71,7 +72,7 @@ async def review_queue(
     db: Database, organization_id: OrganizationId, project_id: str, after: int, limit: int
 ) -> tuple[Project, list[QueueItem]]:
     async with db.read() as conn:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         queued = await store.review_queue(conn, project.id, after, limit)
         ids = [t.id for t in queued]
         votes = await answers_of(conn, ids) if ids else {}
@@ -99,7 +100,7 @@ async def decide(
     (``promote_to_gold``) joins the gold set."""
     now = clock.now()
     async with db.transaction() as conn:
-        project = await _project(conn, key.organization_id, project_id)
+        project = await require_project(conn, key.organization_id, project_id)
         if label not in project.labels:
             raise UnknownLabel(f"{label!r} is not one of {project.labels}")
         task = await store.task_for_decision(conn, project.id, external_id)
@@ -121,7 +122,7 @@ async def quality_report(
     db: Database, organization_id: OrganizationId, project_id: str, batch_id: str | None, seed: int = 0
 ) -> dict[str, Any]:
     async with db.read() as conn:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         results = [figures.Result(*_fields(row)) for row in await store.real_tasks(conn, project.id, batch_id)]
         answers = [figures.Answer(*row) for row in await store.real_answers(conn, project.id, batch_id)]
     agreement = await asyncio.to_thread(figures.agreement, project.labels, answers, results, seed)
@@ -136,7 +137,7 @@ async def quality_report(
 
 async def drift_report(db: Database, organization_id: OrganizationId, project_id: str) -> dict[str, Any]:
     async with db.read() as conn:
-        project = await _project(conn, organization_id, project_id)
+        project = await require_project(conn, organization_id, project_id)
         results = [figures.Result(*_fields(row)) for row in await store.real_tasks(conn, project.id, None)]
         recent = await store.recent_answers(conn, project.id, per_worker=50)
     return {
@@ -177,13 +178,6 @@ async def raise_alerts(db: Database, clock: Clock, project_id: ProjectId) -> int
                         dedupe_key=key,
                     )
     return raised
-
-
-async def _project(conn: AsyncConnection, organization_id: OrganizationId, project_id: str) -> Project:
-    project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
-    if project is None:
-        raise NotFound(f"no project {project_id}")
-    return project
 
 
 def _fields(row: store.LabelledTask) -> tuple[Any, ...]:

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import answers, reports, tasks
+from crowd.db.upsert import insert_for
 from crowd.ids import ProjectId, TaskId, WorkerId
 
 
@@ -38,9 +38,8 @@ async def insert_report(
     now: datetime,
 ) -> bool:
     """Store a worker's report; False if this assignment was reported before."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(reports)
+        insert_for(conn, reports)
         .values(
             assignment_id=assignment_id,
             project_id=project_id,

@@ -19,7 +19,7 @@ from crowd.db.engine import Database
 from crowd.errors import NotFound, ValidationFailed
 from crowd.events.store import EVENT_TYPES
 from crowd.ids import OrganizationId, new_id
-from crowd.projects import store as projects
+from crowd.projects.access import require_project
 from crowd.webhooks import store
 from crowd.webhooks.policy import GIVE_UP_AFTER, SIGNATURE_HEADER, forbidden_address, retry_delay, sign
 from crowd.webhooks.sealing import Sealer
@@ -67,9 +67,7 @@ async def subscribe(
     await check_url(url, allow_private=allow_private)
     secret = secret or secrets.token_urlsafe(32)
     async with db.transaction() as conn:
-        project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
-        if project is None:
-            raise NotFound(f"no project {project_id}")
+        project = await require_project(conn, organization_id, project_id)
         hook = await store.insert_webhook(
             conn,
             {
@@ -177,7 +175,5 @@ async def webhook_attempts(
 
 async def list_webhooks(db: Database, organization_id: OrganizationId, project_id: str) -> list[store.Webhook]:
     async with db.read() as conn:
-        project = await projects.project_by_id(conn, project_id, organization_id=organization_id)
-        if project is None:
-            raise NotFound(f"no project {project_id}")
+        project = await require_project(conn, organization_id, project_id)
         return await store.project_webhooks(conn, project.id)
