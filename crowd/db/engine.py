@@ -125,8 +125,11 @@ async def _translate_outage() -> AsyncIterator[None]:
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:
+    """Connection exceptions (class 08), insufficient resources such as "too
+    many connections" (class 53), and a server shutting down (57P01-57P03):
+    the database is there but cannot serve now."""
     code = sqlstate(exc) or ""
-    return code.startswith("08") or code in {"57P01", "57P02", "57P03"}
+    return code.startswith(("08", "53")) or code in {"57P01", "57P02", "57P03"}
 
 
 def create_database(settings: Settings) -> Database:

@@ -21,7 +21,7 @@ from crowd.db.engine import create_database
 from crowd.db.schema import answers, assignments, ledger_transactions, tasks
 from crowd.identity import service as identity
 from crowd.identity.tokens import Role
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, running, server_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -35,23 +35,8 @@ def backend() -> str:
 
 @pytest.fixture
 async def servers(settings: Settings) -> AsyncIterator[list[ServerProcess]]:
-    env = {
-        "CROWD_DATABASE_URL": settings.database_url,
-        "CROWD_REDIS_URL": settings.redis_url or "",
-        "CROWD_REDIS_PREFIX": settings.redis_prefix,
-        "CROWD_WORKER_RATE_LIMIT": "0",
-        "CROWD_KEY_RATE_LIMIT": "0",
-        "CROWD_LOG_LEVEL": "WARNING",
-        "CROWD_SWEEP_INTERVAL_SECONDS": "0.5",
-    }
-    procs = [ServerProcess(env), ServerProcess(env)]
-    try:
-        await asyncio.gather(*(p.start() for p in procs))
+    async with running(server_env(settings, CROWD_SWEEP_INTERVAL_SECONDS="0.5"), 2) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            proc.stop()
-            proc.log_path.unlink(missing_ok=True)
 
 
 class Crowd:

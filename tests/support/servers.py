@@ -9,11 +9,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+
+from crowd.config import Settings
 
 
 def _new_log() -> Path:
@@ -86,3 +89,32 @@ class ServerProcess:
 
     def errors(self) -> list[str]:
         return [line for line in self.log().splitlines() if '"level": "error"' in line]
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a ``crowd serve`` process on ``settings``' database
+    and broker, without rate limits, logging warnings and worse."""
+    env = {
+        "CROWD_DATABASE_URL": settings.database_url,
+        "CROWD_REDIS_URL": settings.redis_url or "",
+        "CROWD_REDIS_PREFIX": settings.redis_prefix,
+        "CROWD_WORKER_RATE_LIMIT": "0",
+        "CROWD_KEY_RATE_LIMIT": "0",
+        "CROWD_LOG_LEVEL": "WARNING",
+    }
+    return {**env, **extra}
+
+
+@asynccontextmanager
+async def running(env: Mapping[str, str], count: int) -> AsyncIterator[list[ServerProcess]]:
+    """``count`` server processes sharing ``env``, stopped (and their logs removed) after."""
+    procs = [ServerProcess(env) for _ in range(count)]
+    try:
+        await asyncio.gather(*(p.start() for p in procs))
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
+            for line in proc.errors():  # shown by pytest when the test fails
+                print(f"server {proc.port}: {line}")
+            proc.log_path.unlink(missing_ok=True)
