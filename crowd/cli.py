@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 import crowd.aggregate as aggregate
+import crowd.simulate as simulate
 from crowd.app import create_app
 from crowd.clock import SystemClock
 from crowd.config import Settings
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     create_worker.set_defaults(run=_create_worker)
 
     _add_aggregate(commands)
+    _add_simulate(commands)
     return parser
 
 
@@ -69,6 +71,12 @@ def _add_aggregate(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser = commands.add_parser("aggregate", help="consensus labels from an answers CSV, no server needed")
     aggregate.add_arguments(parser)
     parser.set_defaults(run=aggregate.run)
+
+
+def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("simulate", help="a simulated crowd against a running server")
+    simulate.add_arguments(parser)
+    parser.set_defaults(run=simulate.run)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
