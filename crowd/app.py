@@ -13,6 +13,7 @@ from aiohttp import web
 
 from crowd.api import consensus, events, gold, label_studio, machine, operator, payments, platform, quality, worker
 from crowd.api import web as pages
+from crowd.api.auth import AUTH_CACHE, PrincipalCache
 from crowd.api.http import problem, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SEALER, SETTINGS
 from crowd.api.middleware import problems, request_context
@@ -40,6 +41,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[SEALER] = sealer_for(settings)
+    app[AUTH_CACHE] = PrincipalCache(settings.auth_cache_seconds, app[CLOCK])
     app.cleanup_ctx.extend(
         [_database, _broker, _engine(rng or random.Random()), _sweeper, _approver, _refitter, _webhooks]
     )

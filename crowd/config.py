@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_wait_seconds: int = Field(30, ge=0, le=300)
     """Upper bound of ``GET /api/v1/work/next?wait=N``."""
 
+    auth_cache_seconds: float = Field(5.0, ge=0)
+    """How long a process trusts a key or token it has looked up (0: not at
+    all). A revoked key or a blocked worker is refused within this time."""
     worker_rate_limit: int = Field(50, ge=0)
     """Requests per second per worker token; 0 disables."""
     key_rate_limit: int = Field(200, ge=0)

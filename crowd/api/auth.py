@@ -8,18 +8,48 @@ key cannot probe which ids exist.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
 from crowd.api.keys import BROKER, DATABASE, SETTINGS
+from crowd.clock import Clock
 from crowd.errors import BrokerUnavailable, Forbidden, RateLimited, Unauthorized
 from crowd.identity.models import ApiKey, Principal, Worker
 from crowd.identity.service import authenticate
-from crowd.identity.tokens import Role
+from crowd.identity.tokens import Role, hash_secret
 
 log = logging.getLogger(__name__)
 
 _PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+
+
+class PrincipalCache:
+    """Who a secret belonged to a moment ago, so not every request costs a
+    database round trip. Keyed by the secret's hash; entries live
+    ``ttl`` seconds of the app's clock; bounded (the oldest go first)."""
+
+    def __init__(self, ttl: float, clock: Clock, size: int = 10_000) -> None:
+        self.ttl, self.clock, self.size = ttl, clock, size
+        self._entries: OrderedDict[str, tuple[datetime, Principal]] = OrderedDict()
+
+    def get(self, secret_hash: str) -> Principal | None:
+        entry = self._entries.get(secret_hash)
+        if entry is None or entry[0] <= self.clock.now():
+            return None
+        return entry[1]
+
+    def put(self, secret_hash: str, found: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        self._entries[secret_hash] = (self.clock.now() + timedelta(seconds=self.ttl), found)
+        self._entries.move_to_end(secret_hash)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+AUTH_CACHE = web.AppKey("auth_cache", PrincipalCache)
 
 
 async def principal(request: web.Request) -> Principal:
@@ -29,9 +59,12 @@ async def principal(request: web.Request) -> Principal:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send 'Authorization: Bearer <key or token>'")
-    found = await authenticate(request.app[DATABASE], secret.strip())
+    cache = request.app[AUTH_CACHE]
+    digest = hash_secret(secret.strip())
+    found = cache.get(digest) or await authenticate(request.app[DATABASE], secret.strip())
     if found is None:
         raise Unauthorized("the key or token is not valid")
+    cache.put(digest, found)
     request[_PRINCIPAL] = found
     return found
 

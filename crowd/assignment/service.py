@@ -80,7 +80,7 @@ async def next_assignment(engine: Engine, worker: Worker, project_id: str | None
 
 async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> Lease | None:
     if project_id is not None:
-        return await _claim_in(engine, worker, await project_by_id(engine.db, project_id))
+        return await _claim_in(engine, worker, project_id)
     async with engine.db.read() as conn:
         held = await store.live_lease(conn, worker.id, engine.clock.now())
         if held is not None:
@@ -90,7 +90,7 @@ async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> 
         candidates = await projects.active_project_ids(conn, PROJECTS_TRIED)
     for candidate in candidates:
         try:
-            lease = await _claim_in(engine, worker, await project_by_id(engine.db, candidate))
+            lease = await _claim_in(engine, worker, candidate)
         except (WorkerBlocked, NotQualified):
             continue  # kept off that project, not every one
         if lease is not None:
@@ -98,50 +98,57 @@ async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> 
     return None
 
 
-async def _claim_in(engine: Engine, worker: Worker, project: Project) -> Lease | None:
-    if not project.active:
-        return None
-
-    async def work(conn: AsyncConnection) -> Offer | None:
-        now = engine.clock.now()
-        # Count expiry live: overdue leases release their slots before the
-        # claim looks for one (the sweeper does the same in the background).
-        await store.expire_overdue(conn, now, project_id=project.id)
-        standing, blocked = await gold.standing(conn, project.id, worker.id)
-        if blocked:
-            raise WorkerBlocked("this worker is blocked on this project")
-        if not qualified(project.min_reliability, standing.reliability):
-            raise NotQualified(f"this project asks for a reliability of {project.min_reliability}")
-        held = await store.live_lease(conn, worker.id, now, project.id)
-        if held is not None:
-            return held
-        reward = await payments.lease_reward(conn, project)
-        public_id, expires_at = AssignmentId(new_id("asg", 24)), now + timedelta(seconds=project.lease_seconds)
-        try:
-            offer = None
-            if engine.rng.random() < gold_share(settings_of(project), standing):
-                offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward)
-            if offer is None:
-                route = route_for(project.routing, standing.reliability_low)
-                offer = await store.claim(conn, project.id, worker.id, public_id, now, expires_at, reward, route)
-        except IntegrityError as exc:
-            # The same worker's concurrent request leased first: start over
-            # and hand back that lease.
-            if is_unique_violation(exc):
-                raise RetryTransaction from exc
-            raise
-        if offer is None:
-            await payments.release_reward(conn, project.id, *reward)
+async def _claim_in(engine: Engine, worker: Worker, project_id: str) -> Lease | None:
+    async def work(conn: AsyncConnection) -> Lease | None:
+        project = await projects.project_by_id(conn, project_id)  # read in the claim's own transaction
+        if project is None:
+            raise NotFound(f"no project {project_id}")
+        if not project.active:
             return None
-        suggestion = await machine.suggest(conn, project, offer.task_id, offer.public_id)
-        return replace(offer, suggestion=suggestion)
+        offer = await _lease(conn, engine, worker, project)
+        return None if offer is None else Lease(offer, project)
 
     try:
-        offer = await engine.db.retrying(work)
-    except BudgetExhausted:
-        await _budget_exhausted(engine, project)
+        return await engine.db.retrying(work)
+    except BudgetExhausted as exhausted:
+        await _budget_exhausted(engine, exhausted.project)
         return None
-    return None if offer is None else Lease(offer, project)
+
+
+async def _lease(conn: AsyncConnection, engine: Engine, worker: Worker, project: Project) -> Offer | None:
+    """Within the claim's transaction: the worker's live lease, or a new one."""
+    now = engine.clock.now()
+    # Count expiry live: overdue leases release their slots before the
+    # claim looks for one (the sweeper does the same in the background).
+    await store.expire_overdue(conn, now, project_id=project.id)
+    standing, blocked = await gold.standing(conn, project.id, worker.id)
+    if blocked:
+        raise WorkerBlocked("this worker is blocked on this project")
+    if not qualified(project.min_reliability, standing.reliability):
+        raise NotQualified(f"this project asks for a reliability of {project.min_reliability}")
+    held = await store.live_lease(conn, worker.id, now, project.id)
+    if held is not None:
+        return held
+    reward = await payments.lease_reward(conn, project)
+    public_id, expires_at = AssignmentId(new_id("asg", 24)), now + timedelta(seconds=project.lease_seconds)
+    try:
+        offer = None
+        if engine.rng.random() < gold_share(settings_of(project), standing):
+            offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward)
+        if offer is None:
+            route = route_for(project.routing, standing.reliability_low)
+            offer = await store.claim(conn, project.id, worker.id, public_id, now, expires_at, reward, route)
+    except IntegrityError as exc:
+        # The same worker's concurrent request leased first: start over
+        # and hand back that lease.
+        if is_unique_violation(exc):
+            raise RetryTransaction from exc
+        raise
+    if offer is None:
+        await payments.release_reward(conn, project.id, *reward)
+        return None
+    suggestion = await machine.suggest(conn, project, offer.task_id, offer.public_id)
+    return replace(offer, suggestion=suggestion)
 
 
 async def _budget_exhausted(engine: Engine, project: Project) -> None:
@@ -209,14 +216,6 @@ async def sweep_expired(engine: Engine, batch: int = 1000) -> int:
     for project_id in sorted(freed):
         await announce_work(engine.broker, project_id)
     return len(freed)
-
-
-async def project_by_id(db: Database, project_id: str) -> Project:
-    async with db.read() as conn:
-        project = await projects.project_by_id(conn, project_id)
-    if project is None:
-        raise NotFound(f"no project {project_id}")
-    return project
 
 
 def check_active(worker: Worker) -> None:

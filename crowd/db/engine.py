@@ -143,7 +143,8 @@ def create_database(settings: Settings) -> Database:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_timeout_seconds,
-            pool_pre_ping=True,
+            # No ping on every checkout (a round trip each time): a connection
+            # found dead fails its request with a 503 and leaves the pool.
             connect_args=_postgres_connect_args(settings),
         )
     return Database(engine)

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 class BudgetExhausted(Exception):
     """The project's budget cannot cover another lease."""
 
+    def __init__(self, project: Project) -> None:
+        super().__init__(project.id)
+        self.project = project
+
 
 def books(project: Project, worker_id: WorkerId) -> Books:
     return Books(project.organization_id, project.currency, project.id, worker_id)
@@ -39,7 +43,7 @@ async def lease_reward(conn: AsyncConnection, project: Project) -> tuple[int, bo
     if project.reward == 0 or project.budget is None:
         return project.reward, False
     if not await store.reserve(conn, project.id, project.reward):
-        raise BudgetExhausted(project.id)
+        raise BudgetExhausted(project)
     return project.reward, True
 
 

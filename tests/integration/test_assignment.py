@@ -267,6 +267,7 @@ async def test_a_blocked_worker_gets_403(crowd: Crowd) -> None:
     db = crowd.client.server.app[DATABASE]  # type: ignore[union-attr]
     async with db.transaction() as conn:
         assert await identity_store.set_worker_blocked(conn, me["id"], True)
+    crowd.clock.advance(6)  # a process trusts a token it has seen for 5 s (CROWD_AUTH_CACHE_SECONDS)
     reply = await crowd.call("GET", f"/api/v1/work/next?project_id={pid}", worker)
     assert (reply.status, reply.body["type"]) == (403, "worker-blocked")
     async with db.read() as conn:
