@@ -64,14 +64,13 @@ async def on_answer(
     counts every answer of the task, those of workers whose answers left
     consensus (recollection) included."""
     model = await _current_model(conn, project)
-    stored = await store.task_votes(
+    stored, machines = await store.task_votes(
         conn,
         project.id,
         task_id,
         without_blocked=project.recollect_blocked,
         without_fast=project.fast_policy == "exclude",
     )
-    machines = await store.model_votes(conn, project.id, task_id)
     index = {label: k for k, label in enumerate(project.labels)}
     votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in [*stored, *machines]]
     posterior = policy.task_posterior(model, votes)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, literal, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import (
@@ -80,34 +80,36 @@ async def task_votes(
     *,
     without_blocked: bool = False,
     without_fast: bool = False,
-) -> list[StoredVote]:
-    """The task's answers with each worker's fitted confusion matrix
-    (without those of workers blocked on the project, if asked)."""
-    model = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
-    query = (
-        select(answers.c.worker_id, answers.c.label, worker_stats.c.confusion)
-        .select_from(answers.outerjoin(worker_stats, model))
+) -> tuple[list[StoredVote], list[StoredVote]]:
+    """The task's human answers and model predictions, each with the fitted
+    confusion matrix of who gave it, in one round trip. Humans blocked on
+    the project (``without_blocked``) or too fast (``without_fast``) are left out."""
+    fitted_worker = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
+    humans = (
+        select(literal(False).label("machine"), answers.c.id.label("rank"), answers.c.worker_id.label("who"),
+               answers.c.label, worker_stats.c.confusion)
+        .select_from(answers.outerjoin(worker_stats, fitted_worker))
         .where(answers.c.task_id == task_id)
-        .order_by(answers.c.id)
-    )
+    )  # fmt: skip
     if without_blocked:
-        query = query.where(worker_stats.c.blocked.is_not(True))
+        humans = humans.where(worker_stats.c.blocked.is_not(True))
     if without_fast:
-        query = query.where(answers.c.fast.is_(False))
-    return [StoredVote(WorkerId(w), label, confusion) for w, label, confusion in await conn.execute(query)]
-
-
-async def model_votes(conn: AsyncConnection, project_id: ProjectId, task_id: TaskId) -> list[StoredVote]:
-    """The task's model predictions, as votes of the models' fitted matrices."""
-    fitted = and_(model_stats.c.project_id == project_id, model_stats.c.model == predictions.c.model)
-    query = (
-        select(predictions.c.model, predictions.c.label, model_stats.c.confusion)
-        .select_from(predictions.outerjoin(model_stats, fitted))
+        humans = humans.where(answers.c.fast.is_(False))
+    fitted_model = and_(model_stats.c.project_id == project_id, model_stats.c.model == predictions.c.model)
+    machines = (
+        select(literal(True).label("machine"), predictions.c.id.label("rank"), predictions.c.model.label("who"),
+               predictions.c.label, model_stats.c.confusion)
+        .select_from(predictions.outerjoin(model_stats, fitted_model))
         .where(predictions.c.task_id == task_id)
-        .order_by(predictions.c.model)
-    )
-    rows = await conn.execute(query)
-    return [StoredVote(WorkerId(model_worker(m)), label, confusion) for m, label, confusion in rows]
+    )  # fmt: skip
+    found: tuple[list[StoredVote], list[StoredVote]] = ([], [])
+    query = union_all(humans, machines).order_by("machine", "rank")
+    for machine, _, who, label, confusion in await conn.execute(query):
+        if machine:
+            found[1].append(StoredVote(WorkerId(model_worker(who)), label, confusion))
+        else:
+            found[0].append(StoredVote(WorkerId(who), label, confusion))
+    return found
 
 
 async def latest_fit(conn: AsyncConnection, project_id: ProjectId) -> StoredFit | None:
