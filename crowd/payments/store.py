@@ -111,11 +111,6 @@ async def add_spend(conn: AsyncConnection, project_id: ProjectId, amount: int) -
     )
 
 
-async def budget_tracked(conn: AsyncConnection, project_id: ProjectId) -> bool:
-    query = select(project_spend.c.project_id).where(project_spend.c.project_id == project_id)
-    return (await conn.execute(query)).first() is not None
-
-
 async def start_budget(conn: AsyncConnection, project_id: ProjectId, now: datetime) -> None:
     """Begin tracking a project's committed spend: what it has posted so
     far, plus the rewards of its live leases, which become reserved."""
