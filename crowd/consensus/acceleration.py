@@ -9,22 +9,32 @@ then E-step). From ``q0``, SQUAREM (Varadhan & Roland, Scand. J. Statist.
     s  = -‖r‖ / ‖v‖,  clamped to [-s_max, -1]
     q' = q0 - 2 s r + s² v          (s = -1 gives q' = q2: no jump)
 
-then projects ``q'`` back onto the simplex (negative shares to 0, rows
-renormalised; each row of ``q0``, ``r`` and ``v`` sums to 1, 0 and 0, so
-``q'`` only needs it after clipping) and takes one EM step from it, which
-also yields parameters whose E-step the posteriors are.
+then projects ``q'`` back onto the simplex (negative shares to 0, those
+rows renormalised; each row of ``q0``, ``r`` and ``v`` sums to 1, 0 and 0,
+so only a clipped row needs it) and takes one EM step from it, which also
+yields parameters whose E-step the posteriors are.
 
 Safeguard: the jump is kept only if that step's objective is at least
 ``q2``'s, else the cycle ends at ``q2``; so the objectives of the kept
 iterates never decrease, as with plain EM. ``s_max`` starts at
 :data:`FIRST_MAX_STEP`, grows ×4 when a jump at the bound is kept and
 shrinks ×4 when a jump is rejected.
+
+Stop (:class:`Convergence`): after a kept step that raised the objective by
+less than a threshold — or, optionally, that moved the task posteriors by
+less than a threshold in mean total-variation distance
+``(1/n) Σ_i ½ Σ_k |q_i(k) - q'_i(k)|``. That distance bounds how much the
+step changed the probability of any event about a task (its label being
+``k``, being right...), so summed over tasks it bounds how much the expected
+number of correct labels moved: once it is tiny, more steps would not
+change the answer the fit gives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import reduce
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -44,6 +54,27 @@ class Iterate(Generic[Params]):
     objective: float
 
 
+@dataclass(frozen=True)
+class Convergence:
+    """A kept step converges when it gains less than ``gain`` in objective or, if ``movement > 0``,
+    moves the posteriors by less than ``movement`` (mean total-variation distance per task)."""
+
+    gain: float
+    movement: float = 0.0
+
+    def reached(self, old: Iterate[Params], new: Iterate[Params]) -> bool:
+        if new.objective - old.objective < self.gain:
+            return True
+        return self.movement > 0 and mean_movement(old.posteriors, new.posteriors) < self.movement
+
+
+def mean_movement(old: FloatArray, new: FloatArray) -> float:
+    """``(1/n) Σ_i ½ Σ_k |old_i(k) - new_i(k)|``: the mean total-variation distance between two sets of posteriors."""
+    difference = new - old
+    np.abs(difference, out=difference)
+    return 0.5 * float(difference.sum()) / max(len(difference), 1)
+
+
 @dataclass
 class Trace(Generic[Params]):
     """A run of EM steps: the last kept iterate, the kept objectives, the steps taken, convergence."""
@@ -60,13 +91,35 @@ Step = Callable[[FloatArray], Iterate[Params]]
 def extrapolate(q0: FloatArray, q1: FloatArray, q2: FloatArray, max_step: float) -> tuple[FloatArray, float]:
     """The S3 jump ``q0 - 2 s r + s² v`` projected onto the simplex, and the step length ``|s|``."""
     r = q1 - q0
-    v = (q2 - q1) - r
+    v = q2 - q1
+    v -= r
     curvature = _squared_norm(v)
     length = min(max(np.sqrt(_squared_norm(r) / curvature), 1.0), max_step) if curvature > 0 else 1.0
-    jumped = q0 + 2.0 * length * r + length * length * v
-    np.maximum(jumped, 0.0, out=jumped)
-    jumped /= jumped.sum(axis=1, keepdims=True)
-    return jumped, length
+    jumped = np.multiply(r, 2.0 * length, out=r)  # in place: q0 + 2 s r + s² v, with no temporaries
+    jumped += q0
+    v *= length * length
+    jumped += v
+    return _onto_simplex(jumped), length
+
+
+def _onto_simplex(rows: FloatArray) -> FloatArray:
+    """Negative shares to 0, those rows renormalised; the other rows already sum to 1 (to rounding)."""
+    if not rows.shape[1]:
+        return rows
+    clipped = np.flatnonzero(reduce(np.minimum, rows.T) < 0.0)
+    if len(clipped):
+        part = np.maximum(np.take(rows, clipped, axis=0), 0.0)
+        part /= row_sums(part)[:, np.newaxis]
+        rows[clipped] = part
+    return rows
+
+
+def row_sums(rows: FloatArray) -> FloatArray:
+    """``rows.sum(axis=1)`` as column additions, in the same order: numpy reduces a short last axis slowly."""
+    if rows.shape[1] == 0:
+        return np.zeros(len(rows))
+    total: FloatArray = reduce(np.add, rows.T)
+    return total
 
 
 def _squared_norm(rows: FloatArray) -> float:
@@ -74,47 +127,57 @@ def _squared_norm(rows: FloatArray) -> float:
     return float(np.einsum("ij,ij->", rows, rows))
 
 
-def run_em(step: Step[Params], start: FloatArray, max_steps: int, threshold: float, accelerate: bool) -> Trace[Params]:
-    """EM steps from ``start`` until the objective gains less than ``threshold`` or ``max_steps`` are taken.
+def run_em(
+    step: Step[Params],
+    start: FloatArray,
+    max_steps: int,
+    threshold: float | Convergence,
+    accelerate: bool,
+    first: Iterate[Params] | None = None,
+) -> Trace[Params]:
+    """EM steps from ``start`` until a kept step converges or ``max_steps`` are taken.
 
-    With ``accelerate``, one plain step leaves the (often far) start, then
-    steps go in SQUAREM cycles of three; each EM step, kept or not, counts
-    toward ``max_steps``.
+    ``threshold`` is a :class:`Convergence` or its objective ``gain``. With
+    ``accelerate``, one plain step leaves the (often far) start, then steps
+    go in SQUAREM cycles of three; each EM step, kept or not, counts toward
+    ``max_steps``. ``first`` is ``step(start)`` when the caller has already
+    taken it.
     """
-    first = step(start)
+    stop = threshold if isinstance(threshold, Convergence) else Convergence(threshold)
+    first = step(start) if first is None else first
     trace = Trace(first, [first.objective])
     max_step = FIRST_MAX_STEP
     while not trace.converged and trace.steps < max_steps:
         base = trace.last.posteriors
-        one = _advance(trace, step, threshold)
+        one = _advance(trace, step, stop)
         if not accelerate or trace.converged or trace.steps >= max_steps:
             continue
-        two = _advance(trace, step, threshold)
+        two = _advance(trace, step, stop)
         if trace.converged or trace.steps >= max_steps:
             break
         jumped, length = extrapolate(base, one.posteriors, two.posteriors, max_step)
-        max_step = _jump(trace, step, jumped, threshold, max_step, length)
+        max_step = _jump(trace, step, jumped, stop, max_step, length)
     return trace
 
 
-def _advance(trace: Trace[Params], step: Step[Params], threshold: float) -> Iterate[Params]:
+def _advance(trace: Trace[Params], step: Step[Params], stop: Convergence) -> Iterate[Params]:
     """One plain EM step from the last kept iterate; EM never lowers the objective, so it is kept."""
     new = step(trace.last.posteriors)
-    trace.converged = new.objective - trace.last.objective < threshold
+    trace.converged = stop.reached(trace.last, new)
     trace.last, trace.steps = new, trace.steps + 1
     trace.history.append(new.objective)
     return new
 
 
 def _jump(
-    trace: Trace[Params], step: Step[Params], jumped: FloatArray, threshold: float, max_step: float, length: float
+    trace: Trace[Params], step: Step[Params], jumped: FloatArray, stop: Convergence, max_step: float, length: float
 ) -> float:
     """The stabilising EM step from the jump, kept unless it lowers the objective; returns the next ``s_max``."""
     new = step(jumped)
     trace.steps += 1
     if not new.objective >= trace.last.objective:  # a NaN objective is rejected too
         return max(1.0, max_step / 4.0)
-    trace.converged = new.objective - trace.last.objective < threshold
+    trace.converged = stop.reached(trace.last, new)
     trace.last = new
     trace.history.append(new.objective)
     return max_step * 4.0 if length >= max_step else max_step

@@ -42,20 +42,34 @@ Start: the majority-vote shares (gold clamped), or the E-step of a previous
 fit's parameters (warm start). Steps: plain EM, or SQUAREM cycles
 (:mod:`crowd.consensus.acceleration`) that extrapolate two EM steps and keep
 the jump only if it does not lower ``J``. Stop: when a kept step raises ``J``
-by less than ``tol`` per answer, or after ``max_iter`` EM steps. Both steps
-are sums over answers laid out once per fit (:mod:`crowd.consensus.layout`),
-so the result does not depend on the order of the answer rows.
+by less than ``tol`` per answer or moves the posteriors by less than
+``posterior_tol`` (mean total-variation distance per task: the expected
+number of correct labels moved by less than that share of the tasks), or
+after ``max_iter`` EM steps. Both steps are sums over answers laid out once
+per fit (:mod:`crowd.consensus.layout`), run in layout order by
+:mod:`crowd.consensus.em`, so the result does not depend on the order of the
+answer rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
-from crowd.consensus.acceleration import Iterate, run_em
+from crowd.consensus.acceleration import Convergence, run_em
+from crowd.consensus.em import (
+    DSParams,
+    EMStep,
+    Gold,
+    LaidOutAnswers,
+    by_cell,
+    by_worker,
+    confusion_counts,
+    warm_start,
+)
 from crowd.consensus.encoding import AnswerArrays, FloatArray, IntArray, answer_arrays
 from crowd.consensus.layout import AnswerLayout
 from crowd.consensus.majority import vote_counts, vote_shares, winning_classes
@@ -76,102 +90,34 @@ __all__ = [
     "task_log_joint",
 ]
 
-
-@dataclass(frozen=True)
-class DSParams:
-    """Fitted worker models and class priors.
-
-    ``confusions[w, k, l] = P(worker w answers l | true class k)``; ``newcomer``
-    is the matrix assumed for a worker the fit has never seen.
-    """
-
-    confusions: FloatArray
-    priors: FloatArray
-    newcomer: FloatArray
-
-
-@dataclass(frozen=True)
-class Gold:
-    """Tasks whose true class is known, as parallel index arrays."""
-
-    tasks: IntArray
-    classes: IntArray
-
-    @classmethod
-    def from_mapping(cls, gold: Mapping[int, int] | None, n_tasks: int, n_classes: int) -> Gold:
-        pairs = np.array(sorted((gold or {}).items()), dtype=np.intp).reshape(-1, 2)
-        tasks, classes = pairs[:, 0], pairs[:, 1]
-        if np.any((tasks < 0) | (tasks >= n_tasks)) or np.any((classes < 0) | (classes >= n_classes)):
-            raise ValueError("gold maps task indices in [0, n_tasks) to classes in [0, n_classes)")
-        return cls(tasks, classes)
-
-    def clamp(self, posteriors: FloatArray) -> FloatArray:
-        """Set the gold tasks' posteriors to one-hot on their known class."""
-        posteriors[self.tasks] = 0.0
-        posteriors[self.tasks, self.classes] = 1.0
-        return posteriors
+# The steps one at a time, tasks indexed as in the answers; the fit runs them in layout order (crowd.consensus.em).
 
 
 def task_log_joint(layout: AnswerLayout, log_confusions: FloatArray, log_priors: FloatArray) -> FloatArray:
     """``log π_k + Σ_{answers (i, w, l)} log C_w[k, l]`` for every task, ``n_tasks × K``."""
-    # Row ``w * K + l`` of log_cells is the column ``log C_w[:, l]``.
-    n_cells = layout.n_workers * layout.n_classes
-    log_cells = log_confusions.transpose(0, 2, 1).reshape(n_cells, layout.n_classes)
-    per_answer = np.take(log_cells, layout.cells_by_task, axis=0)
-    log_joint = layout.task_sums.sums(per_answer)
-    log_joint += log_priors
-    return log_joint
-
-
-def normalise_log(log_joint: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Posteriors ``exp(log_joint - log Z)`` and log-evidences ``log Z``, row by row.
-
-    Each row is shifted by its maximum before exponentiating, so the largest
-    term is ``exp(0) = 1`` and nothing underflows to an all-zero row. The work
-    runs on the class-major transpose, where reductions over the few classes
-    are contiguous and several times faster.
-    """
-    by_class = log_joint.T.copy()
-    shift = by_class.max(axis=0, initial=-np.inf)
-    by_class -= shift
-    np.exp(by_class, out=by_class)
-    totals = by_class.sum(axis=0)
-    by_class /= totals
-    np.log(totals, out=totals)
-    totals += shift
-    return np.ascontiguousarray(by_class.T), totals
+    answers = LaidOutAnswers.of(layout, Gold.from_mapping(None, layout.n_tasks, layout.n_classes))
+    log_cells = by_cell(log_confusions).reshape(layout.n_cells, layout.n_classes)
+    return layout.restore(answers.log_joint(log_cells, log_priors))
 
 
 def e_step(layout: AnswerLayout, params: DSParams, gold: Gold) -> tuple[FloatArray, float]:
     """Task posteriors ``q`` (gold clamped) and the data log-likelihood ``Σ_i log Z_i``."""
-    return _e_step(layout, np.log(params.confusions), np.log(params.priors), gold)
-
-
-def _e_step(
-    layout: AnswerLayout, log_confusions: FloatArray, log_priors: FloatArray, gold: Gold
-) -> tuple[FloatArray, float]:
-    """:func:`e_step` from the logarithms, which :func:`em_step` also needs for ``J``."""
-    log_joint = task_log_joint(layout, log_confusions, log_priors)
-    posteriors, log_evidence = normalise_log(log_joint)
-    log_evidence[gold.tasks] = log_joint[gold.tasks, gold.classes]
-    return gold.clamp(posteriors), float(log_evidence.sum())
+    posteriors, log_likelihood = LaidOutAnswers.of(layout, gold).e_step_of(params)
+    return layout.restore(posteriors), log_likelihood
 
 
 def soft_confusion_counts(layout: AnswerLayout, posteriors: FloatArray) -> FloatArray:
     """``N_w[k, l] = Σ_{answers (i, w, l)} q_i(k)``, shape ``n_workers × K × K``."""
-    per_answer = np.take(posteriors, layout.tasks_by_cell, axis=0)
-    by_cell = layout.cell_sums.sums(per_answer)  # row w * K + l holds N_w[:, l]
-    return by_cell.reshape(layout.n_workers, layout.n_classes, layout.n_classes).transpose(0, 2, 1)
+    answers = LaidOutAnswers.of(layout, Gold.from_mapping(None, layout.n_tasks, layout.n_classes))
+    return confusion_counts(answers.soft_counts(layout.arrange(posteriors)), layout)
 
 
 def m_step(layout: AnswerLayout, posteriors: FloatArray, prior: DirichletPrior) -> DSParams:
     """Maximum a posteriori confusion matrices and class priors given the posteriors."""
-    counts = soft_confusion_counts(layout, posteriors) + prior.confusion
-    counts /= counts.sum(axis=2, keepdims=True)
-    # Summed over the class-major copy: numpy reduces a (tasks × K) array over its
-    # long axis several times slower than a (K × tasks) one over its rows.
-    class_totals = np.ascontiguousarray(posteriors.T).sum(axis=1) + prior.classes
-    return DSParams(confusions=counts, priors=class_totals / class_totals.sum(), newcomer=prior.newcomer())
+    answers = LaidOutAnswers.of(layout, Gold.from_mapping(None, layout.n_tasks, layout.n_classes))
+    step = EMStep.of(answers, prior)
+    cells, priors = step.maximise(layout.arrange(posteriors))
+    return DSParams(by_worker(cells), priors, step.newcomer)
 
 
 def em_step(
@@ -181,10 +127,8 @@ def em_step(
 
     Returns the new parameters, their posteriors and their objective ``J``.
     """
-    params = m_step(layout, posteriors, prior)
-    log_confusions, log_priors = np.log(params.confusions), np.log(params.priors)
-    new_posteriors, log_likelihood = _e_step(layout, log_confusions, log_priors, gold)
-    return params, new_posteriors, log_likelihood + prior.log_density(log_confusions, log_priors)
+    new = EMStep.of(LaidOutAnswers.of(layout, gold), prior)(layout.arrange(posteriors))
+    return new.params, layout.restore(new.posteriors), new.objective
 
 
 def majority_posteriors(answers: AnswerArrays, gold: Gold) -> FloatArray:
@@ -198,10 +142,7 @@ def warm_posteriors(layout: AnswerLayout, init: DSParams, gold: Gold) -> FloatAr
     Workers the previous fit did not know (indices past its matrices) get its
     ``newcomer`` matrix.
     """
-    n_new = layout.n_workers - len(init.confusions)
-    newcomers = np.broadcast_to(init.newcomer, (max(n_new, 0), *init.newcomer.shape))
-    params = DSParams(np.concatenate([init.confusions, newcomers]), init.priors, init.newcomer)
-    return e_step(layout, params, gold)[0]
+    return layout.restore(warm_start(LaidOutAnswers.of(layout, gold), init))
 
 
 def _covering(answers: AnswerArrays, init: DSParams) -> AnswerArrays:
@@ -216,7 +157,9 @@ class DawidSkene:
 
     Hyper-parameters (one default setting for every benchmark set):
     ``max_iter`` EM steps at most; stop when the objective grows by less than
-    ``tol`` per answer; ``alpha`` pseudo-count in every confusion cell;
+    ``tol`` per answer or the posteriors move by less than ``posterior_tol``
+    (mean total-variation distance per task; 0 turns this test off);
+    ``alpha`` pseudo-count in every confusion cell;
     ``shrinkage`` pseudo-answers per confusion row spread like the worker's
     centre (the crowd's pooled row at the worker's skill); ``alpha_prior``
     pseudo-count on each class prior; ``skill_precision`` of the skills'
@@ -228,7 +171,8 @@ class DawidSkene:
     workers), ``n_iter_`` (EM steps run, rejected SQUAREM jumps included),
     ``log_likelihood_`` (the objective of each kept step, non-decreasing),
     ``converged_``. ``posteriors_`` is the E-step of the fitted parameters,
-    so an online step with ``params_`` reproduces any row of it.
+    so an online step with ``params_`` reproduces any row of it (to ~1e-12:
+    the fit sums log-likelihoods on a fine grid, :func:`~crowd.consensus.em.exact_terms`).
     """
 
     posteriors_: FloatArray
@@ -249,11 +193,13 @@ class DawidSkene:
         *,
         skill_precision: float = 0.5,
         accelerate: bool = True,
+        posterior_tol: float = 1e-3,
     ) -> None:
         if max_iter < 1 or alpha <= 0 or shrinkage < 0 or alpha_prior < 0 or not skill_precision > 0:
             raise ValueError("need max_iter >= 1, alpha > 0, shrinkage >= 0, alpha_prior >= 0, skill_precision > 0")
         self.max_iter = max_iter
         self.tol = tol
+        self.posterior_tol = posterior_tol
         self.accelerate = accelerate
         self.smoothing = Smoothing(alpha, shrinkage, alpha_prior, skill_precision)
 
@@ -282,24 +228,31 @@ class DawidSkene:
         if init is not None:
             answers = _covering(answers, init)
         layout = AnswerLayout.of(answers)
-        clamped = Gold.from_mapping(gold, answers.n_tasks, answers.n_classes)
-        votes = majority_posteriors(answers, clamped)
-        prior = self.smoothing.prior_for(soft_confusion_counts(layout, votes))
-        start = votes if init is None else warm_posteriors(layout, init, clamped)
-        self._iterate(layout, clamped, prior, start)
+        laid_out = LaidOutAnswers.of(layout, Gold.from_mapping(gold, answers.n_tasks, answers.n_classes))
+        votes = laid_out.majority()
+        counts = laid_out.soft_counts(votes)
+        step = EMStep.of(laid_out, self.smoothing.prior_for(confusion_counts(counts, layout)))
+        start = votes if init is None else warm_start(laid_out, init)
+        self._iterate(step, start, counts if init is None else None)
         return self
 
-    def _iterate(self, layout: AnswerLayout, gold: Gold, prior: DirichletPrior, posteriors: FloatArray) -> None:
-        """EM steps from ``posteriors`` under a prior fixed for the whole fit."""
+    def _iterate(self, step: EMStep, posteriors: FloatArray, counts: FloatArray | None) -> None:
+        """EM steps from ``posteriors`` (layout order) under a prior fixed for the whole fit.
 
-        def step(current: FloatArray) -> Iterate[DSParams]:
-            return Iterate(*em_step(layout, current, gold, prior))
-
-        threshold = self.tol * max(layout.n_answers, 1)
-        trace = run_em(step, posteriors, self.max_iter, threshold, self.accelerate)
+        ``counts`` are the soft counts of ``posteriors`` when already known (the cold
+        start's, which the prior was built from): the first M-step reuses them.
+        """
+        layout = step.answers.layout
+        stop = Convergence(self.tol * max(layout.n_answers, 1), self.posterior_tol)
+        first = step(posteriors, counts)
+        trace = run_em(step, posteriors, self.max_iter, stop, self.accelerate, first)
         params = trace.last.params
-        self.confusions_, self.priors_, self.newcomer_ = params.confusions, params.priors, params.newcomer
-        self.posteriors_, self.log_likelihood_ = trace.last.posteriors, trace.history
+        self.confusions_, self.priors_, self.newcomer_ = (
+            np.ascontiguousarray(params.confusions),
+            params.priors,
+            params.newcomer,
+        )
+        self.posteriors_, self.log_likelihood_ = layout.restore(trace.last.posteriors), trace.history
         self.n_iter_, self.converged_ = trace.steps, trace.converged
 
     @property

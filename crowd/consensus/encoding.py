@@ -192,6 +192,8 @@ def _index_array(name: str, values: npt.ArrayLike) -> IntArray:
 
 
 def _index_space(name: str, column: IntArray, size: int | None) -> int:
+    if size is not None and size >= 0 and (not column.size or column.view(np.uintp).max() < size):
+        return size  # one pass: seen unsigned, a negative index is larger than any size
     needed = int(column.max()) + 1 if column.size else 0
     if column.size and column.min() < 0:
         raise ValueError(f"{name[2:]} indices must be non-negative")

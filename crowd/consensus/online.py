@@ -6,7 +6,8 @@ worker models: the posterior of one task is the E-step of that task alone,
     q(k) ∝ π_k · Π_{answers (w, l)} C_w[k, l],
 
 computed in log space with a max shift. With the parameters of a fit it
-equals that fit's posterior for the task. A worker the fit never saw
+equals that fit's posterior for the task (to ~1e-12: the fit sums
+log-likelihoods on a fine grid so that its sums are exact). A worker the fit never saw
 (index :data:`UNKNOWN_WORKER`, or any index past the fitted matrices) is
 scored with the fit's ``newcomer`` matrix: what the fit's smoothing gives a
 worker without answers, i.e. the crowd's pooled confusion matrix, shrunk.

@@ -42,7 +42,9 @@ import numpy as np
 from crowd.consensus.encoding import FloatArray
 
 NEWTON_STEPS = 30
-"""At most this many Newton steps for the skills; they stop once no skill moves by more than 1e-9."""
+"""At most this many Newton steps for the skills."""
+NEWTON_TOLERANCE = 1e-6
+"""The skills stop once no Newton step moves one by more than this (the error left is then ~1e-12)."""
 MAX_SKILL = 12.0
 """Log-odds bound on ``δ`` and on the crowd's diagonal, so ``σ`` never rounds to exactly 0 or 1."""
 
@@ -109,26 +111,56 @@ def skill_offsets(counts: FloatArray, population: FloatArray, precision: float) 
     """Each worker's skill ``δ_w``, by Newton's method on the MAP equation of the module docstring.
 
     The left side minus ``R_w`` is increasing in ``δ`` with slope
-    ``Σ_k n_wk σ (1 - σ) + precision``, so Newton from ``δ = 0`` is
-    well-behaved; steps are clipped to ``±2`` to stay so from far away.
-    Typically 4-6 steps.
+    ``Σ_k n_wk σ (1 - σ) + precision``, so Newton is well-behaved; steps are
+    clipped to ``±2`` to stay so from far away. It starts near the root: the
+    log-odds of the worker's agreement rate ``(R_w + ½) / (n_w + 1)`` against
+    the crowd's rate on the worker's mix of classes, shrunk by
+    ``n_w / (n_w + 4 precision)`` (the prior's pull, linearised at σ = ½),
+    and converges quadratically: once no skill moves by more than
+    :data:`NEWTON_TOLERANCE`, the error left is of the order of its square.
+    Typically 3-4 steps, against 4-6 from ``δ = 0``.
     """
     n_workers, n_classes = counts.shape[:2]
     if n_classes < 2 or not np.isfinite(precision):
         return np.zeros(n_workers)
-    per_class = counts.sum(axis=2)  # n_wk: soft answers on true class k
+    # Class-major (K × workers): numpy broadcasts and reduces along the long, contiguous axis.
+    per_class = np.ascontiguousarray(counts.sum(axis=2).T)  # n_wk: soft answers on true class k
     agreed = np.einsum("wkk->w", counts)  # R_w
-    base = crowd_log_odds(population)
-    skills = np.zeros(n_workers)
+    base = crowd_log_odds(population)[:, np.newaxis]
+    skills = _starting_skills(per_class, agreed, base, precision)
+    p = np.empty_like(per_class)
     for _ in range(NEWTON_STEPS):
-        p = 1.0 / (1.0 + np.exp(-(base + skills[:, np.newaxis])))
-        excess = np.einsum("wk,wk->w", per_class, p) + precision * skills - agreed
-        slope = np.einsum("wk,wk->w", per_class, p * (1.0 - p)) + precision
-        move = np.clip(excess / slope, -2.0, 2.0)
-        skills = np.clip(skills - move, -MAX_SKILL, MAX_SKILL)
-        if np.abs(move).max(initial=0.0) <= 1e-9:
+        np.add(base, skills, out=p)
+        _sigmoid(p)
+        excess = np.einsum("kw,kw->w", per_class, p) - agreed
+        excess += precision * skills
+        p -= p * p  # σ (1 - σ)
+        slope = np.einsum("kw,kw->w", per_class, p)
+        slope += precision
+        move = np.minimum(np.maximum(excess / slope, -2.0), 2.0)
+        skills = np.minimum(np.maximum(skills - move, -MAX_SKILL), MAX_SKILL)
+        if np.abs(move).max(initial=0.0) <= NEWTON_TOLERANCE:
             break
     return skills
+
+
+def _starting_skills(per_class: FloatArray, agreed: FloatArray, base: FloatArray, precision: float) -> FloatArray:
+    """An approximation of the MAP skill that Newton starts from (``per_class`` class-major)."""
+    answers = per_class.sum(axis=0)
+    crowd_rate = np.einsum("kw,k->w", per_class, _sigmoid(base[:, 0].copy())) / np.maximum(answers, 1e-300)
+    crowd_rate = np.minimum(np.maximum(crowd_rate, 1e-9), 1.0 - 1e-9)
+    rate = (agreed + 0.5) / (answers + 1.0)
+    log_odds = np.log(rate / (1.0 - rate)) - np.log(crowd_rate / (1.0 - crowd_rate))
+    skills: FloatArray = np.clip(log_odds * answers / (answers + 4.0 * precision), -MAX_SKILL, MAX_SKILL)
+    return skills
+
+
+def _sigmoid(x: FloatArray) -> FloatArray:
+    """``1 / (1 + exp(-x))`` in place."""
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x += 1.0
+    return np.reciprocal(x, out=x)
 
 
 def skill_centres(population: FloatArray, skills: FloatArray) -> FloatArray:

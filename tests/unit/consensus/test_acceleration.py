@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from crowd.consensus.acceleration import Iterate, extrapolate, run_em
+from crowd.consensus.acceleration import Convergence, Iterate, extrapolate, mean_movement, run_em
 from crowd.consensus.dawid_skene import DawidSkene
 
 TARGET = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
@@ -77,8 +78,26 @@ def test_dawid_skene_reaches_the_same_fit_with_or_without_squarem() -> None:
     workers = rng.integers(0, n_workers, len(tasks))
     right = rng.random(len(tasks)) < rng.uniform(0.4, 0.8, n_workers)[workers]
     labels = np.where(right, truth[tasks], rng.integers(0, 3, len(tasks)))
-    plain = DawidSkene(tol=1e-12, max_iter=2000, accelerate=False).fit(tasks, workers, labels)
-    fast = DawidSkene(tol=1e-12, max_iter=2000).fit(tasks, workers, labels)
+    plain = DawidSkene(tol=1e-12, posterior_tol=0.0, max_iter=2000, accelerate=False).fit(tasks, workers, labels)
+    fast = DawidSkene(tol=1e-12, posterior_tol=0.0, max_iter=2000).fit(tasks, workers, labels)
     np.testing.assert_allclose(fast.posteriors_, plain.posteriors_, atol=1e-5)
     assert fast.log_likelihood_[-1] >= plain.log_likelihood_[-1] - 1e-6
     assert fast.n_iter_ < plain.n_iter_
+
+
+def test_settled_posteriors_stop_the_run() -> None:
+    start = np.full((3, 2), 0.5)
+    _, step = contraction(0.5)
+    # An objective threshold no step can meet: only the posterior test can stop the run.
+    trace = run_em(step, start, 1000, Convergence(gain=-np.inf, movement=1e-3), accelerate=False)
+    assert trace.converged
+    assert mean_movement(trace.last.posteriors, TARGET) < 2e-3
+    endless = run_em(step, start, 50, Convergence(gain=-np.inf), accelerate=False)
+    assert not endless.converged
+    assert endless.steps == 50
+
+
+def test_mean_movement_is_the_mean_total_variation_distance() -> None:
+    old = np.array([[1.0, 0.0], [0.5, 0.5]])
+    new = np.array([[0.8, 0.2], [0.5, 0.5]])
+    assert mean_movement(old, new) == pytest.approx((0.2 + 0.0) / 2)

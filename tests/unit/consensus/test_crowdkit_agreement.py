@@ -18,7 +18,14 @@ pd = pytest.importorskip("pandas")
 
 pytestmark = pytest.mark.filterwarnings("ignore")  # crowd-kit 1.4.2 warns under pandas 3
 
-LIKE_CROWDKIT = {"alpha": 1e-10, "shrinkage": 0.0, "alpha_prior": 0.0, "tol": -np.inf, "accelerate": False}
+LIKE_CROWDKIT = {
+    "alpha": 1e-10,
+    "shrinkage": 0.0,
+    "alpha_prior": 0.0,
+    "tol": -np.inf,
+    "posterior_tol": 0.0,
+    "accelerate": False,
+}
 
 
 def fixture(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

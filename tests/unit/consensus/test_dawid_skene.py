@@ -16,6 +16,7 @@ from crowd.consensus.dawid_skene import (
     majority_posteriors,
     soft_confusion_counts,
 )
+from crowd.consensus.em import exact_terms
 from crowd.consensus.encoding import answer_arrays
 
 # Toy set, two classes, two workers, three tasks:
@@ -231,3 +232,31 @@ def synthetic(
     wrong = (truth[tasks] + rng.integers(1, n_classes, len(tasks))) % n_classes
     labels = np.where(right, truth[tasks], wrong)
     return (tasks, workers, labels, truth) if with_truth else (tasks, workers, labels)
+
+
+# --- stopping and exact sums -----------------------------------------------------------------
+
+
+def test_posterior_test_stops_no_later_than_the_objective_alone() -> None:
+    rng = np.random.default_rng(9)
+    data = synthetic(rng, 300, 12, 3, per_task=4)
+    both = DawidSkene().fit(*data)
+    objective_only = DawidSkene(posterior_tol=0.0).fit(*data)
+    assert both.converged_
+    assert both.n_iter_ <= objective_only.n_iter_
+    np.testing.assert_allclose(both.posteriors_, objective_only.posteriors_, atol=0.05)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exact_terms_sum_alike_in_any_order(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    table = np.log(rng.dirichlet(np.ones(3), 40))  # log-likelihood-like columns
+    exact = exact_terms(table, max_terms=25)
+    assert np.abs(exact - table).max() < 1e-11
+    picks = rng.integers(0, 40, 25)
+    forward = exact[picks].sum(axis=0)
+    for order in (picks[::-1], rng.permutation(picks)):
+        total = np.zeros(3)
+        for row in exact[order]:
+            total += row
+        np.testing.assert_array_equal(total, forward)
