@@ -136,15 +136,6 @@ def majority_posteriors(answers: AnswerArrays, gold: Gold) -> FloatArray:
     return gold.clamp(vote_shares(vote_counts(answers)))
 
 
-def warm_posteriors(layout: AnswerLayout, init: DSParams, gold: Gold) -> FloatArray:
-    """The warm start: the E-step of a previous fit's parameters.
-
-    Workers the previous fit did not know (indices past its matrices) get its
-    ``newcomer`` matrix.
-    """
-    return layout.restore(warm_start(LaidOutAnswers.of(layout, gold), init))
-
-
 def _covering(answers: AnswerArrays, init: DSParams) -> AnswerArrays:
     """``answers`` with room for every worker of ``init``, whose class count must match."""
     if init.confusions.shape[1:] != (answers.n_classes, answers.n_classes):
