@@ -14,6 +14,8 @@ from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.errors import ValidationFailed
 from crowd.identity.tokens import Role
 from crowd.inference import service as inference
+from crowd.payments import service as payments
+from crowd.payments.store import Earnings
 
 routes = web.RouteTableDef()
 
@@ -36,7 +38,8 @@ async def refit(request: web.Request) -> web.Response:
 async def workers(request: web.Request) -> web.Response:
     """Every worker who answered in the project, by id: counts, gold grades,
     reliability with its 95% interval, spammer score, confusion matrix
-    (rows: true label, columns: answered label, in the project's label order)."""
+    (rows: true label, columns: answered label, in the project's label order),
+    and what they earned here (null where the project never paid them)."""
     key = await api_key(request, Role.OPERATOR)
     limit = query.integer(request, "limit", 100, 1, 1000)
     after = request.query.get("cursor", "")
@@ -47,10 +50,16 @@ async def workers(request: web.Request) -> web.Response:
         db, key.organization_id, request.match_info["project_id"], after, limit + 1
     )
     page, more = rows[:limit], len(rows) > limit
+    earned = await payments.earnings_in_project(db, project.id, [row.worker_id for row in page])
+    items = [asdict(row) | {"earnings": _earnings(earned.get(row.worker_id))} for row in page]
     return reply(
         {
             "labels": project.labels,
-            "items": [asdict(row) for row in page],
+            "items": items,
             "next_cursor": page[-1].worker_id if more else None,
         }
     )
+
+
+def _earnings(earned: Earnings | None) -> dict[str, object] | None:
+    return None if earned is None else asdict(earned)

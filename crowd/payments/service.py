@@ -175,6 +175,11 @@ async def balances(db: Database, worker_id: WorkerId) -> list[store.Balance]:
         return await store.worker_balances(conn, worker_id)
 
 
+async def earnings_in_project(db: Database, project_id: ProjectId, worker_ids: list[str]) -> dict[str, store.Earnings]:
+    async with db.read() as conn:
+        return await store.earnings_in_project(conn, project_id, worker_ids)
+
+
 async def history(db: Database, worker_id: WorkerId, before: int | None, limit: int) -> list[store.HistoryItem]:
     async with db.read() as conn:
         return await store.worker_history(conn, worker_id, before, limit)

@@ -294,6 +294,31 @@ async def worker_history(
 # reports ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Earnings:
+    currency: str
+    pending: int
+    approved: int
+
+
+async def earnings_in_project(
+    conn: AsyncConnection, project_id: ProjectId, worker_ids: list[str]
+) -> dict[str, Earnings]:
+    """What each worker earned in the project: money still pending, and money
+    approved (it became available, whether or not a payout has since taken it)."""
+    if not worker_ids:
+        return {}
+    pending = func.coalesce(func.sum(ledger_entries.c.amount).filter(_is(AccountType.WORKER_PENDING)), 0)
+    approved = func.coalesce(func.sum(ledger_entries.c.amount).filter(_is(AccountType.WORKER_AVAILABLE)), 0)
+    query = (
+        select(ledger_entries.c.worker_id, ledger_transactions.c.currency, pending, approved)
+        .join(ledger_transactions, ledger_entries.c.transaction_id == ledger_transactions.c.id)
+        .where(ledger_transactions.c.project_id == project_id, ledger_entries.c.worker_id.in_(worker_ids))
+        .group_by(ledger_entries.c.worker_id, ledger_transactions.c.currency)
+    )
+    return {w: Earnings(c, int(p), int(a)) for w, c, p, a in await conn.execute(query)}
+
+
 async def project_totals(conn: AsyncConnection, project_id: ProjectId) -> dict[str, int]:
     """Money moved by the project's transactions, by kind (worker side)."""
     worker_side = ledger_entries.c.account_type.in_(

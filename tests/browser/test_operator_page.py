@@ -97,6 +97,14 @@ async def test_workers_charts_gold_and_refit(crowd: Crowd, pages: Pages) -> None
     ann_row = page.locator(f'tr[data-worker="{ann["id"]}"]')
     await expect(ann_row).to_contain_text(re.compile(r"0\.\d\d \[0\.\d\d, [01]\.\d\d\]"))
     await expect(ann_row).to_contain_text("Active")
+    # What each worker earned here, as the ledger books it.
+    await expect(page.locator("#earnings-col")).to_be_visible()
+    earned = (await crowd.ok("GET", f"/api/v1/projects/{pid}/workers", crowd.operator))["items"]
+    ann_earned = next(w["earnings"] for w in earned if w["name"] == "ann")
+    assert ann_earned["pending"] + ann_earned["approved"] == 3 * 6
+    await expect(ann_row).to_contain_text(re.compile(r"\$\d\.\d\d pending, \$\d\.\d\d approved"))
+    dollars = f"${ann_earned['approved'] / 100:.2f} approved"
+    await expect(ann_row).to_contain_text(dollars)
 
     # Block and unblock, by keyboard.
     await page.get_by_role("button", name="Block ann").focus()

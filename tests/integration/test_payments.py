@@ -238,3 +238,28 @@ async def test_gold_answers_are_paid_like_any_other(crowd: Crowd) -> None:
     async with db.read() as conn:
         n_answers = (await conn.execute(select(func.count()).select_from(answers))).scalar_one()
     assert n_answers == 6
+
+
+async def test_operators_see_what_each_worker_earned_in_each_project(crowd: Crowd) -> None:
+    paid = (await crowd.new_project(reward=5, min_overlap=1, max_overlap=1))["id"]
+    other = (await crowd.new_project(reward=7, min_overlap=3))["id"]
+    unpaid = (await crowd.new_project(min_overlap=3))["id"]
+    for pid in (paid, other, unpaid):
+        await crowd.submit(pid, 2)
+    ann, ben = await crowd.new_workers("ann", "ben")
+    for _ in range(2):
+        await answer_next(crowd, ann, paid)  # overlap 1: approved as each task completes
+    await answer_next(crowd, ann, other)  # still pending
+    await answer_next(crowd, ben, unpaid)
+
+    async def earnings(pid: str) -> dict[str, Any]:
+        items = (await crowd.ok("GET", f"/api/v1/projects/{pid}/workers", crowd.operator))["items"]
+        return {item["name"]: item["earnings"] for item in items}
+
+    assert await earnings(paid) == {"ann": {"currency": "USD", "pending": 0, "approved": 10}}
+    assert await earnings(other) == {"ann": {"currency": "USD", "pending": 7, "approved": 0}}
+    assert await earnings(unpaid) == {"ben": None}
+    # A payout takes the money out of the balance, not out of what was earned.
+    await crowd.ok("POST", "/api/v1/payouts", crowd.operator, {"currency": "USD"})
+    assert (await me(crowd, ann))["balance"]["available"] == 0
+    assert await earnings(paid) == {"ann": {"currency": "USD", "pending": 0, "approved": 10}}

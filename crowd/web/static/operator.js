@@ -222,7 +222,7 @@ async function loadWorkers(project, signal) {
     report(error, 'load the workers');
     return;
   }
-  const showEarnings = state.workers.some((w) => w.balance);
+  const showEarnings = state.workers.some((w) => w.earnings);
   show(ui.earningsColumn, showEarnings);
   show(ui.workersTable, state.workers.length > 0);
   show(ui.noWorkers, state.workers.length === 0);

@@ -14,7 +14,7 @@ export function workerRows(workers, { act, showEarnings }) {
       h('td', {}, reliability(worker)),
       h('td', {}, gold(worker)),
       h('td', {}, String(worker.answers)),
-      showEarnings ? h('td', {}, earnings(worker.balance)) : null,
+      showEarnings ? h('td', {}, earnings(worker.earnings)) : null,
       h('td', { className: worker.blocked ? 'is-bad' : '' }, status(worker)),
       h(
         'td',
@@ -52,9 +52,9 @@ function status(worker) {
   return worker.blocked_reason ? `Blocked: ${worker.blocked_reason}` : 'Blocked';
 }
 
-function earnings(balance) {
-  if (!balance) return '—';
-  return `${money(balance.pending, balance.currency)} pending, ${money(balance.available, balance.currency)} available`;
+function earnings(earned) {
+  if (!earned) return '—';
+  return `${money(earned.pending, earned.currency)} pending, ${money(earned.approved, earned.currency)} approved`;
 }
 
 /** Table rows for the gold tasks of a project. */
