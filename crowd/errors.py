@@ -44,6 +44,12 @@ class InvalidJson(CrowdError):
     status = 400
 
 
+class JsonTooDeep(CrowdError):
+    type = "json-too-deep"
+    title = "Request body nests too deeply"
+    status = 400
+
+
 class ValidationFailed(CrowdError):
     """422 with an ``errors`` list: ``[{"loc": [...], "msg": ...}]`` or, for
     batches, ``[{"row": i, "field": ..., "reason": ...}]``."""

@@ -50,6 +50,21 @@ async def test_wrong_shapes_are_422(crowd: Crowd, body: Any) -> None:
     assert await table_sizes(crowd) == before
 
 
+@pytest.mark.parametrize("levels", [65, 200_000])
+async def test_a_body_nested_too_deeply_is_400(crowd: Crowd, levels: int) -> None:
+    pid = (await crowd.new_project())["id"]
+    before = await table_sizes(crowd)
+    data = "[" * levels + "]" * levels
+    raw = '{"tasks": [{"data": {"nested": ' + data + "}}]}"
+    reply = await crowd.call("POST", f"/api/v1/projects/{pid}/batches", crowd.platform, raw=raw)
+    assert_problem(reply, 400, "json-too-deep")
+    assert await table_sizes(crowd) == before
+    # Nesting up to the limit is fine, and brackets inside strings are text.
+    fine = '{"tasks": [{"data": {"nested": ' + "[" * 60 + '"]]]]]]]]"' + "]" * 60 + "}}]}"
+    reply = await crowd.call("POST", f"/api/v1/projects/{pid}/batches", crowd.platform, raw=fine)
+    assert reply.status == 201, reply.text
+
+
 async def test_an_oversized_body_is_413(crowd: Crowd) -> None:
     pid = (await crowd.new_project())["id"]
     before = await table_sizes(crowd)
