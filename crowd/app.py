@@ -4,20 +4,23 @@ contexts, and closed in reverse order on shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from crowd import metrics
 from crowd.api import consensus, events, gold, label_studio, machine, operator, payments, platform, quality, worker
 from crowd.api import web as pages
 from crowd.api.auth import AUTH_CACHE, PrincipalCache
 from crowd.api.http import problem, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SEALER, SETTINGS
 from crowd.api.middleware import problems, request_context
-from crowd.assignment.service import Engine, sweep_expired
+from crowd.assignment.service import Engine, open_task_count, sweep_expired
 from crowd.broker import open_broker
 from crowd.clock import Clock, SystemClock
 from crowd.config import Settings
@@ -47,6 +50,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
     app.add_routes(platform.routes)
     app.add_routes(operator.routes)
     app.add_routes(worker.routes)
@@ -149,3 +153,12 @@ async def readyz(request: web.Request) -> web.Response:
     except ServiceUnavailable as exc:
         return problem(exc)
     return reply({"status": "ready"})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    """This process's metrics in Prometheus text format. Open like
+    ``/healthz``: counts only, nothing about any task or worker; keep it off
+    the public edge (deploy/nginx.conf does)."""
+    with contextlib.suppress(ServiceUnavailable):  # the database is down: keep the last figure
+        metrics.OPEN_TASKS.set(await open_task_count(request.app[DATABASE]))
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -10,6 +10,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from crowd import metrics
 from crowd.api.http import problem
 from crowd.errors import CrowdError, MethodNotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
 from crowd.logs import request_id
@@ -41,16 +42,23 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response.headers["X-Request-ID"] = rid
         return response
     finally:
+        seconds = time.perf_counter() - started
+        route = _route(request)
+        metrics.REQUESTS.labels(request.method, route, str(status)).inc()
+        metrics.REQUEST_SECONDS.labels(request.method, route).observe(seconds)
         log.info(
             "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 2),
-            },
+            extra={"method": request.method, "path": request.path, "status": status, "ms": round(seconds * 1000, 2)},
         )
         request_id.reset(token)
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern (``/api/v1/projects/{project_id}``), so the
+    metrics have one series per endpoint, not per id; ``unmatched`` for
+    paths no route serves."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd import metrics
 from crowd.assignment import completion, store
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, SKIPPED, AnswerFit, fit_answer
 from crowd.assignment.service import Engine, check_active
@@ -43,7 +44,7 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
     """Store the worker's answer once; a retry gets the same receipt."""
     check_active(worker)
 
-    async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None]:
+    async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None, str | None]:
         assignment = await _assignment(conn, worker, public_id)
         project = await projects.project_by_id(conn, assignment.project_id)
         assert project is not None
@@ -51,15 +52,18 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
             stored = await store.answer_of(conn, assignment.id)
             if stored.label != label:
                 raise AlreadyAnswered(f"this assignment was answered with {stored.label!r}")
-            return await _receipt(conn, project, assignment, stored), None
+            return await _receipt(conn, project, assignment, stored), None, None
         _, blocked = await gold_store.standing(conn, project.id, worker.id)
         if blocked:
             raise WorkerBlocked("this worker is blocked on this project")
         if label not in project.labels:
             raise UnknownLabel(f"{label!r} is not one of {project.labels}")
-        return await _accept(conn, project, assignment, label, engine.clock.now())
+        receipt, needs_workers = await _accept(conn, project, assignment, label, engine.clock.now())
+        return receipt, needs_workers, metrics.kind(assignment.is_gold)  # the kind only counts, never shows
 
-    receipt, needs_workers = await engine.db.retrying(work)
+    receipt, needs_workers, stored = await engine.db.retrying(work)
+    if stored is not None:
+        metrics.ANSWERS.labels(stored).inc()
     if needs_workers is not None:
         await announce_work(engine.broker, needs_workers)
     return receipt

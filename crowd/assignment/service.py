@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd import metrics
 from crowd.assignment import store
 from crowd.assignment.policy import qualified, route_for
 from crowd.assignment.signals import ANY_PROJECT, announce_work, project_channel
@@ -99,28 +100,40 @@ async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> 
 
 
 async def _claim_in(engine: Engine, worker: Worker, project_id: str) -> Lease | None:
-    async def work(conn: AsyncConnection) -> Lease | None:
+    async def work(conn: AsyncConnection) -> tuple[Project | None, _Claim]:
         project = await projects.project_by_id(conn, project_id)  # read in the claim's own transaction
         if project is None:
             raise NotFound(f"no project {project_id}")
         if not project.active:
-            return None
-        offer = await _lease(conn, engine, worker, project)
-        return None if offer is None else Lease(offer, project)
+            return None, _Claim(None)
+        return project, await _lease(conn, engine, worker, project)
 
     try:
-        return await engine.db.retrying(work)
+        project, claim = await engine.db.retrying(work)
     except BudgetExhausted as exhausted:
         await _budget_exhausted(engine, exhausted.project)
         return None
+    metrics.LEASES_EXPIRED.inc(claim.expired)
+    if claim.granted is not None:
+        metrics.LEASES_GRANTED.labels(claim.granted).inc()
+    return None if claim.offer is None or project is None else Lease(claim.offer, project)
 
 
-async def _lease(conn: AsyncConnection, engine: Engine, worker: Worker, project: Project) -> Offer | None:
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """What a claim did, for the caller and, once committed, the metrics."""
+
+    offer: Offer | None
+    granted: str | None = None  # the kind of a new lease: task or gold
+    expired: int = 0
+
+
+async def _lease(conn: AsyncConnection, engine: Engine, worker: Worker, project: Project) -> _Claim:
     """Within the claim's transaction: the worker's live lease, or a new one."""
     now = engine.clock.now()
     # Count expiry live: overdue leases release their slots before the
     # claim looks for one (the sweeper does the same in the background).
-    await store.expire_overdue(conn, now, project_id=project.id)
+    expired = (await store.expire_overdue(conn, now, project_id=project.id)).leases
     standing, blocked = await gold.standing(conn, project.id, worker.id)
     if blocked:
         raise WorkerBlocked("this worker is blocked on this project")
@@ -128,13 +141,14 @@ async def _lease(conn: AsyncConnection, engine: Engine, worker: Worker, project:
         raise NotQualified(f"this project asks for a reliability of {project.min_reliability}")
     held = await store.live_lease(conn, worker.id, now, project.id)
     if held is not None:
-        return held
+        return _Claim(held, expired=expired)
     reward = await payments.lease_reward(conn, project)
     public_id, expires_at = AssignmentId(new_id("asg", 24)), now + timedelta(seconds=project.lease_seconds)
     try:
         offer = None
         if engine.rng.random() < gold_share(settings_of(project), standing):
             offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward)
+        is_gold = offer is not None
         if offer is None:
             route = route_for(project.routing, standing.reliability_low)
             offer = await store.claim(conn, project.id, worker.id, public_id, now, expires_at, reward, route)
@@ -146,9 +160,9 @@ async def _lease(conn: AsyncConnection, engine: Engine, worker: Worker, project:
         raise
     if offer is None:
         await payments.release_reward(conn, project.id, *reward)
-        return None
+        return _Claim(None, expired=expired)
     suggestion = await machine.suggest(conn, project, offer.task_id, offer.public_id)
-    return replace(offer, suggestion=suggestion)
+    return _Claim(replace(offer, suggestion=suggestion), metrics.kind(is_gold), expired)
 
 
 async def _budget_exhausted(engine: Engine, project: Project) -> None:
@@ -204,15 +218,21 @@ async def standings(engine: Engine, worker: Worker) -> list[stats.ProjectStandin
         return await stats.standings_of_worker(conn, worker.id)
 
 
+async def open_task_count(db: Database) -> int:
+    async with db.read() as conn:
+        return await store.open_task_count(conn)
+
+
 async def sweep_expired(engine: Engine, batch: int = 1000) -> int:
     """Release every overdue lease; how many projects got slots back."""
     freed: set[ProjectId] = set()
     while True:
         async with engine.db.transaction() as conn:
-            projects_freed = await store.expire_overdue(conn, engine.clock.now(), limit=batch)
-        if not projects_freed:
+            expired = await store.expire_overdue(conn, engine.clock.now(), limit=batch)
+        metrics.LEASES_EXPIRED.inc(expired.leases)
+        if not expired.leases:
             break
-        freed |= projects_freed
+        freed |= expired.freed
     for project_id in sorted(freed):
         await announce_work(engine.broker, project_id)
     return len(freed)

@@ -177,7 +177,9 @@ _PG_EXPIRE = """
         FROM freed WHERE t.id = freed.task_id
         RETURNING t.project_id
     )
-    SELECT DISTINCT project_id FROM released
+    SELECT NULL AS project_id, count(*) AS leases FROM expired
+    UNION ALL
+    SELECT DISTINCT project_id, 0 FROM released
 """
 _NOW = bindparam("now", type_=UtcDateTime())
 _PG_EXPIRE_ALL = text(_PG_EXPIRE.format(scope="")).bindparams(_NOW)
@@ -288,20 +290,29 @@ async def claim_gold(
     return Offer(public_id, project_id, expires_at, row.data, TaskId(row.id))
 
 
+@dataclass(frozen=True, slots=True)
+class Expired:
+    leases: int
+    freed: set[ProjectId]  # the projects that got slots back
+
+
+NOTHING_EXPIRED = Expired(0, set())
+
+
 async def expire_overdue(
     conn: AsyncConnection, now: datetime, *, project_id: ProjectId | None = None, limit: int = 1000
-) -> set[ProjectId]:
-    """Release up to ``limit`` overdue leases; the projects that got slots back."""
+) -> Expired:
+    """Release up to ``limit`` overdue leases."""
     if conn.dialect.name == "postgresql":
         statement = _PG_EXPIRE_ALL if project_id is None else _PG_EXPIRE_PROJECT
         params = {"now": now, "project_id": project_id, "limit": limit}
-        return {ProjectId(pid) for pid in (await conn.execute(statement, params)).scalars()}
+        rows = (await conn.execute(statement, params)).all()
+        leases = sum(row.leases for row in rows if row.project_id is None)
+        return Expired(leases, {ProjectId(row.project_id) for row in rows if row.project_id is not None})
     return await _sqlite_expire(conn, now, project_id, limit)
 
 
-async def _sqlite_expire(
-    conn: AsyncConnection, now: datetime, project_id: ProjectId | None, limit: int
-) -> set[ProjectId]:
+async def _sqlite_expire(conn: AsyncConnection, now: datetime, project_id: ProjectId | None, limit: int) -> Expired:
     query = (
         select(
             assignments.c.id,
@@ -319,7 +330,7 @@ async def _sqlite_expire(
         query = query.where(assignments.c.project_id == project_id)
     overdue = (await conn.execute(query)).all()
     if not overdue:
-        return set()
+        return NOTHING_EXPIRED
     ids = [row.id for row in overdue]
     await conn.execute(
         update(assignments).where(assignments.c.id.in_(ids)).values(status=EXPIRED, closed_at=now, reserved=False)
@@ -337,7 +348,13 @@ async def _sqlite_expire(
             .where(project_spend.c.project_id == project_id_)
             .values(reserved=project_spend.c.reserved - total)
         )
-    return {ProjectId(row.project_id) for row in overdue if not row.is_gold}
+    return Expired(len(overdue), {ProjectId(row.project_id) for row in overdue if not row.is_gold})
+
+
+async def open_task_count(conn: AsyncConnection) -> int:
+    """Real tasks still collecting answers, over all projects (the claim's partial index)."""
+    query = select(func.count()).select_from(tasks).where(tasks.c.status == "open", tasks.c.is_gold.is_(False))
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def live_lease(

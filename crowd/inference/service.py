@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd import metrics
 from crowd.broker import Broker
 from crowd.clock import Clock
 from crowd.consensus import DawidSkene, DSParams, encode_answers, encode_gold
@@ -181,6 +182,7 @@ async def _refit(db: Database, clock: Clock, inputs: _Inputs) -> FitSummary:
     started = time.perf_counter()
     fitted = await asyncio.to_thread(_fit, inputs)
     seconds = time.perf_counter() - started
+    metrics.REFIT_SECONDS.observe(seconds)
     now = clock.now()
     project = inputs.project
     async with db.transaction() as conn:

@@ -7,6 +7,8 @@ import logging
 
 import pytest
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from crowd.logs import JsonFormatter
 from tests.support.crowd import Crowd
 
@@ -62,3 +64,50 @@ async def test_every_reply_carries_the_security_headers(crowd: Crowd) -> None:
         assert reply.headers["X-Content-Type-Options"] == "nosniff"
     streamed = await crowd.call("GET", f"/api/v1/projects/{pid}/results?format=csv", crowd.platform)
     assert streamed.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def scrape(crowd: Crowd) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    reply = await crowd.call("GET", "/metrics")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"].startswith("text/plain; version=")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(reply.text)
+        for sample in family.samples
+    }
+
+
+def grew(before: dict, after: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+async def test_metrics_count_requests_leases_answers_expiry_and_refits(crowd: Crowd) -> None:
+    pid = (await crowd.new_project(min_overlap=2, max_overlap=2, lease_seconds=60, gold_rate=0.0))["id"]
+    await crowd.submit(pid, 3)
+    before = await scrape(crowd)
+    assert before[("crowd_open_tasks", ())] == 3
+
+    ann, ben = await crowd.new_workers("ann", "ben")
+    lease = await crowd.next(ann, pid)
+    assert lease is not None
+    assert (await crowd.answer(ann, lease["assignment_id"], "cat")).status == 200
+    assert (await crowd.answer(ann, lease["assignment_id"], "cat")).status == 200  # a retry counts once
+    assert await crowd.next(ben, pid) is not None  # ben never answers: his lease runs out
+    crowd.clock.advance(61)
+    assert await crowd.next(ann, pid) is not None  # the claim releases ben's lease first
+    await crowd.ok("POST", f"/api/v1/projects/{pid}/consensus", crowd.operator)
+    after = await scrape(crowd)
+
+    assert grew(before, after, "crowd_leases_granted_total", kind="task") == 3
+    assert grew(before, after, "crowd_leases_expired_total") == 1
+    assert grew(before, after, "crowd_answers_total", kind="task") == 1
+    assert grew(before, after, "crowd_consensus_refit_seconds_count") == 1
+    route = {"method": "GET", "route": "/api/v1/work/next"}
+    assert grew(before, after, "crowd_http_requests_total", status="200", **route) == 3
+    assert grew(before, after, "crowd_http_request_seconds_count", **route) == 3
+    answer_route = {"method": "POST", "route": "/api/v1/work/assignments/{assignment_id}/answer", "status": "200"}
+    assert grew(before, after, "crowd_http_requests_total", **answer_route) == 2
+    # One series per route, not per id.
+    assert not any(pid in str(labels) for _, labels in after)
+    assert after[("crowd_open_tasks", ())] == 3

@@ -1,0 +1,28 @@
+"""Prometheus metrics of this process. Every server process exposes its own
+at ``/metrics``; Prometheus scrapes each and sums. Counters live here so the
+services can count what they do without knowing about HTTP."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter("crowd_http_requests", "HTTP requests answered, by route and status.", ["method", "route", "status"])
+REQUEST_SECONDS = Histogram(
+    "crowd_http_request_seconds",
+    "Time to answer an HTTP request, by route.",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+LEASES_GRANTED = Counter("crowd_leases_granted", "Leases handed to workers.", ["kind"])
+LEASES_EXPIRED = Counter("crowd_leases_expired", "Leases that ran out before an answer, released by the sweeper.")
+ANSWERS = Counter("crowd_answers", "Answers stored (a retried answer counts once).", ["kind"])
+OPEN_TASKS = Gauge("crowd_open_tasks", "Real tasks still collecting answers, over all projects (read at scrape).")
+REFIT_SECONDS = Histogram(
+    "crowd_consensus_refit_seconds",
+    "Time of a full Dawid-Skene fit of one project (the numeric part).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+
+
+def kind(is_gold: bool) -> str:
+    return "gold" if is_gold else "task"
