@@ -48,6 +48,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app.cleanup_ctx.extend(
         [_database, _broker, _engine(rng or random.Random()), _sweeper, _approver, _refitter, _webhooks]
     )
+    app.on_shutdown.append(_drain)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
@@ -84,6 +85,14 @@ def _engine(rng: random.Random) -> Callable[[web.Application], AsyncIterator[Non
         yield
 
     return engine
+
+
+async def _drain(app: web.Application) -> None:
+    """On shutdown, after the listening socket has closed and before the wait
+    for requests in flight: long-polls give up waiting (the worker polls
+    again, on another process), so draining ends as soon as real work does."""
+    if ENGINE in app:
+        app[ENGINE].draining.set()
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:

@@ -90,8 +90,21 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     if settings.is_sqlite:
         asyncio.run(_upgrade(settings))
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    _run(settings)
     return 0
+
+
+def _run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then drain: stop accepting, let requests
+    in flight finish (up to the shutdown timeout), close resources."""
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        print=None,
+        access_log=None,
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -109,7 +122,7 @@ def _demo(args: argparse.Namespace) -> int:
     reset_database(args.database)
     asyncio.run(_upgrade(settings))
     print(asyncio.run(seed(settings)), flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    _run(settings)
     return 0
 
 

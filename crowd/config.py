@@ -10,7 +10,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./crowd.db"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CROWD_", extra="ignore")
+    # An empty variable (CROWD_REDIS_URL= in a compose file) means "unset".
+    model_config = SettingsConfigDict(env_prefix="CROWD_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     """How often the leader approves rewards whose review period is over."""
     max_wait_seconds: int = Field(30, ge=0, le=300)
     """Upper bound of ``GET /api/v1/work/next?wait=N``."""
+    shutdown_timeout_seconds: float = Field(30.0, ge=0)
+    """On SIGTERM, how long requests in flight may take to finish (long-polls
+    end at once) before their connections are closed."""
 
     auth_cache_seconds: float = Field(5.0, ge=0)
     """How long a process trusts a key or token it has looked up (0: not at

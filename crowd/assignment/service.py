@@ -55,6 +55,8 @@ class Engine:
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
     """Draws whether an assignment is gold; seeded in tests."""
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the process shuts down: long-polls return at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,20 @@ async def next_assignment(engine: Engine, worker: Worker, project_id: str | None
         while True:
             lease = await _claim_any(engine, worker, project_id)
             remaining = deadline - loop.time()
-            if lease is not None or remaining <= 0:
+            if lease is not None or remaining <= 0 or engine.draining.is_set():
                 return lease
-            await listener.wait(remaining)
+            await _work_or_drain(listener, engine.draining, remaining)
+
+
+async def _work_or_drain(listener: Listener, draining: asyncio.Event, timeout: float) -> None:
+    """Wait for news of work, the timeout, or the process shutting down."""
+    waits = [asyncio.ensure_future(listener.wait(timeout)), asyncio.ensure_future(draining.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> Lease | None:
