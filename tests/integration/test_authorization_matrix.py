@@ -1,0 +1,187 @@
+"""Every API endpoint against every kind of caller: nobody, the worker whose
+assignment it is, another worker, and the platform, operator and reviewer
+keys of the organization that owns the project and of a rival one.
+
+The table below is the intent, written by hand; the test fails when an
+endpoint answers any caller otherwise, and when the server has an endpoint
+the table does not list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from crowd.api.keys import CLOCK, DATABASE
+from crowd.identity import service as identity
+from crowd.identity.tokens import Role
+from tests.support.crowd import Crowd, Reply
+
+CALLERS = ("nobody", "ann", "ben", "platform", "operator", "reviewer", "rival", "rival_operator")
+WORKERS = {"ann", "ben"}
+ROLES = {
+    "platform": Role.PLATFORM,
+    "operator": Role.OPERATOR,
+    "reviewer": Role.REVIEWER,
+    "rival": Role.PLATFORM,
+    "rival_operator": Role.OPERATOR,
+}
+RIVALS = {"rival", "rival_operator"}
+
+P, O, R = Role.PLATFORM, Role.OPERATOR, Role.REVIEWER
+KEYS = (P, O)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    pattern: str
+    roles: tuple[Role, ...] = ()  # the key roles let in; none: a worker endpoint
+    scoped: bool = True  # names an object of one organization (or one worker's assignment)
+    body: Any = None
+
+
+ENDPOINTS = [
+    Endpoint("POST", "/api/v1/projects", (P,), scoped=False, body={"name": "x", "labels": ["a", "b"]}),
+    Endpoint("GET", "/api/v1/projects", KEYS, scoped=False),
+    Endpoint("GET", "/api/v1/projects/{project_id}", KEYS),
+    Endpoint("PATCH", "/api/v1/projects/{project_id}", KEYS, body={"gold_rate": 0.1}),
+    Endpoint("POST", "/api/v1/projects/{project_id}/batches", (P,), body={"tasks": [{"data": {"x": 1}}]}),
+    Endpoint("GET", "/api/v1/batches/{batch_id}", KEYS),
+    Endpoint("GET", "/api/v1/projects/{project_id}/results", KEYS),
+    Endpoint("GET", "/api/v1/projects/{project_id}/answers", KEYS),
+    Endpoint("POST", "/api/v1/workers", (O,), scoped=False, body={"name": "w"}),
+    Endpoint("GET", "/api/v1/work/next", scoped=False),
+    Endpoint("POST", "/api/v1/work/assignments/{assignment_id}/answer", body={"label": "cat"}),
+    Endpoint("POST", "/api/v1/work/assignments/{assignment_id}/report", body={"reason": "unclear"}),
+    Endpoint("POST", "/api/v1/work/assignments/{assignment_id}/skip"),
+    Endpoint("GET", "/api/v1/work/projects", scoped=False),
+    Endpoint("GET", "/api/v1/work/me", scoped=False),
+    Endpoint("GET", "/api/v1/work/ledger", scoped=False),
+    Endpoint("POST", "/api/v1/projects/{project_id}/consensus", KEYS),
+    Endpoint("GET", "/api/v1/projects/{project_id}/workers", (O,)),
+    Endpoint(
+        "POST",
+        "/api/v1/projects/{project_id}/gold",
+        KEYS,
+        body={"tasks": [{"external_id": "g", "data": {}, "label": "cat"}]},
+    ),
+    Endpoint("GET", "/api/v1/projects/{project_id}/gold", KEYS),
+    Endpoint("POST", "/api/v1/projects/{project_id}/workers/{worker_id}/block", (O,)),
+    Endpoint("POST", "/api/v1/projects/{project_id}/workers/{worker_id}/unblock", (O,)),
+    Endpoint("GET", "/api/v1/projects/{project_id}/spend", KEYS),
+    Endpoint("POST", "/api/v1/payouts", (O,), scoped=False, body={"currency": "USD"}),
+    Endpoint("GET", "/api/v1/payouts/{run_id}", (O,)),
+    Endpoint("GET", "/api/v1/ledger/audit", (O,), scoped=False),
+    Endpoint("GET", "/api/v1/projects/{project_id}/events", KEYS),
+    Endpoint(
+        "POST",
+        "/api/v1/projects/{project_id}/webhooks",
+        KEYS,
+        body={"url": "http://127.0.0.1:9/h", "events": ["task.completed"]},
+    ),
+    Endpoint("GET", "/api/v1/projects/{project_id}/webhooks", KEYS),
+    Endpoint("GET", "/api/v1/projects/{project_id}/webhooks/{webhook_id}/deliveries", KEYS),
+    Endpoint(
+        "POST", "/api/v1/projects/{project_id}/label-studio/import", KEYS, body={"tasks": [{"data": {"text": "x"}}]}
+    ),
+    Endpoint("GET", "/api/v1/projects/{project_id}/quality", KEYS),
+    Endpoint("GET", "/api/v1/projects/{project_id}/drift", KEYS),
+    Endpoint("GET", "/api/v1/projects/{project_id}/review", (O, R)),
+    Endpoint("POST", "/api/v1/projects/{project_id}/review", (O,), body={"tasks": ["t-0"]}),
+    Endpoint("POST", "/api/v1/projects/{project_id}/review/{external_id}", (O, R), body={"label": "cat"}),
+    Endpoint(
+        "POST",
+        "/api/v1/projects/{project_id}/predictions",
+        (P,),
+        body={"predictions": [{"external_id": "t-0", "model": "m", "label": "cat"}]},
+    ),
+    Endpoint("GET", "/api/v1/projects/{project_id}/models", KEYS),
+]
+
+#: Open to anyone by design: probes, metrics, and the pages (which hold no data).
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/", "/operator", "/static/{version}/{name}"}
+
+
+def intended(endpoint: Endpoint, caller: str) -> int | None:
+    """The status the caller must get, or None where the caller is let in
+    (then anything but 401, 403 forbidden, 404 and 5xx)."""
+    if caller == "nobody":
+        return 401
+    if not endpoint.roles:  # a worker endpoint
+        if caller not in WORKERS:
+            return 403
+        return 404 if endpoint.scoped and caller == "ben" else None
+    if caller in WORKERS or ROLES[caller] not in endpoint.roles:
+        return 403
+    return 404 if endpoint.scoped and caller in RIVALS else None
+
+
+async def test_the_table_lists_every_endpoint(crowd: Crowd) -> None:
+    app: web.Application = crowd.client.server.app  # type: ignore[assignment]
+    served = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    listed = {(e.method, e.pattern) for e in ENDPOINTS}
+    assert served - listed == {("GET", path) for path in PUBLIC}
+    assert listed <= served
+
+
+async def test_every_endpoint_answers_every_caller_as_intended(crowd: Crowd) -> None:
+    app: web.Application = crowd.client.server.app  # type: ignore[assignment]
+    db, clock = app[DATABASE], app[CLOCK]
+    tokens: dict[str, str | None] = {"nobody": None, "platform": crowd.platform, "operator": crowd.operator}
+    tokens["rival"] = crowd.rival
+    tokens["reviewer"] = (await identity.create_api_key(db, clock, organization="acme", role=R, name="r"))[1]
+    tokens["rival_operator"] = (await identity.create_api_key(db, clock, organization="rival", role=O, name="o"))[1]
+    tokens["ann"], tokens["ben"], cid = await crowd.new_workers("ann", "ben", "cid")
+
+    project = await crowd.new_project(min_overlap=3, gold_rate=0.0, onboarding_gold_rate=0.0)
+    pid = project["id"]
+    batch = await crowd.submit(pid, 3)
+    lease = await crowd.next(tokens["ann"], pid)  # type: ignore[arg-type]
+    assert lease is not None
+    cid_lease = await crowd.next(cid, pid)
+    assert cid_lease is not None
+    await crowd.answer(cid, cid_lease["assignment_id"], "cat")
+    cid_id = (await crowd.ok("GET", "/api/v1/work/me", cid))["id"]
+    hook = await crowd.ok(
+        "POST",
+        f"/api/v1/projects/{pid}/webhooks",
+        crowd.platform,
+        {"url": "http://127.0.0.1:9/h", "events": ["task.completed"]},
+    )
+    run = await crowd.ok("POST", "/api/v1/payouts", crowd.operator, {"currency": "USD"})
+    ids = {
+        "project_id": pid,
+        "batch_id": batch["id"],
+        "assignment_id": lease["assignment_id"],
+        "worker_id": cid_id,
+        "webhook_id": hook["id"],
+        "run_id": run["id"],
+        "external_id": "t-0",
+    }
+
+    wrong: list[str] = []
+    for endpoint in ENDPOINTS:
+        path = endpoint.pattern.format(**ids)
+        for caller in CALLERS:
+            reply = await crowd.call(endpoint.method, path, tokens[caller], endpoint.body)
+            expected = intended(endpoint, caller)
+            if not answered_as(reply, expected):
+                wrong.append(f"{endpoint.method} {endpoint.pattern} as {caller}: {reply.status} {reply.text[:120]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def answered_as(reply: Reply, expected: int | None) -> bool:
+    if reply.status >= 500:
+        return False
+    kind = reply.body.get("type") if isinstance(reply.body, dict) else None
+    if expected is None:
+        return reply.status not in (401, 404) and kind != "forbidden"
+    if reply.status != expected or not reply.headers["Content-Type"].startswith("application/problem+json"):
+        return False
+    return kind == {401: "unauthorized", 403: "forbidden", 404: "not-found"}[expected]
