@@ -29,8 +29,8 @@ ROLES = {
 }
 RIVALS = {"rival", "rival_operator"}
 
-P, O, R = Role.PLATFORM, Role.OPERATOR, Role.REVIEWER
-KEYS = (P, O)
+PLATFORM, OPERATOR, REVIEWER = Role.PLATFORM, Role.OPERATOR, Role.REVIEWER
+KEYS = (PLATFORM, OPERATOR)
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,15 @@ class Endpoint:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/api/v1/projects", (P,), scoped=False, body={"name": "x", "labels": ["a", "b"]}),
+    Endpoint("POST", "/api/v1/projects", (PLATFORM,), scoped=False, body={"name": "x", "labels": ["a", "b"]}),
     Endpoint("GET", "/api/v1/projects", KEYS, scoped=False),
     Endpoint("GET", "/api/v1/projects/{project_id}", KEYS),
     Endpoint("PATCH", "/api/v1/projects/{project_id}", KEYS, body={"gold_rate": 0.1}),
-    Endpoint("POST", "/api/v1/projects/{project_id}/batches", (P,), body={"tasks": [{"data": {"x": 1}}]}),
+    Endpoint("POST", "/api/v1/projects/{project_id}/batches", (PLATFORM,), body={"tasks": [{"data": {"x": 1}}]}),
     Endpoint("GET", "/api/v1/batches/{batch_id}", KEYS),
     Endpoint("GET", "/api/v1/projects/{project_id}/results", KEYS),
     Endpoint("GET", "/api/v1/projects/{project_id}/answers", KEYS),
-    Endpoint("POST", "/api/v1/workers", (O,), scoped=False, body={"name": "w"}),
+    Endpoint("POST", "/api/v1/workers", (OPERATOR,), scoped=False, body={"name": "w"}),
     Endpoint("GET", "/api/v1/work/next", scoped=False),
     Endpoint("POST", "/api/v1/work/assignments/{assignment_id}/answer", body={"label": "cat"}),
     Endpoint("POST", "/api/v1/work/assignments/{assignment_id}/report", body={"reason": "unclear"}),
@@ -60,7 +60,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/work/me", scoped=False),
     Endpoint("GET", "/api/v1/work/ledger", scoped=False),
     Endpoint("POST", "/api/v1/projects/{project_id}/consensus", KEYS),
-    Endpoint("GET", "/api/v1/projects/{project_id}/workers", (O,)),
+    Endpoint("GET", "/api/v1/projects/{project_id}/workers", (OPERATOR,)),
     Endpoint(
         "POST",
         "/api/v1/projects/{project_id}/gold",
@@ -68,12 +68,12 @@ ENDPOINTS = [
         body={"tasks": [{"external_id": "g", "data": {}, "label": "cat"}]},
     ),
     Endpoint("GET", "/api/v1/projects/{project_id}/gold", KEYS),
-    Endpoint("POST", "/api/v1/projects/{project_id}/workers/{worker_id}/block", (O,)),
-    Endpoint("POST", "/api/v1/projects/{project_id}/workers/{worker_id}/unblock", (O,)),
+    Endpoint("POST", "/api/v1/projects/{project_id}/workers/{worker_id}/block", (OPERATOR,)),
+    Endpoint("POST", "/api/v1/projects/{project_id}/workers/{worker_id}/unblock", (OPERATOR,)),
     Endpoint("GET", "/api/v1/projects/{project_id}/spend", KEYS),
-    Endpoint("POST", "/api/v1/payouts", (O,), scoped=False, body={"currency": "USD"}),
-    Endpoint("GET", "/api/v1/payouts/{run_id}", (O,)),
-    Endpoint("GET", "/api/v1/ledger/audit", (O,), scoped=False),
+    Endpoint("POST", "/api/v1/payouts", (OPERATOR,), scoped=False, body={"currency": "USD"}),
+    Endpoint("GET", "/api/v1/payouts/{run_id}", (OPERATOR,)),
+    Endpoint("GET", "/api/v1/ledger/audit", (OPERATOR,), scoped=False),
     Endpoint("GET", "/api/v1/projects/{project_id}/events", KEYS),
     Endpoint(
         "POST",
@@ -88,13 +88,13 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/api/v1/projects/{project_id}/quality", KEYS),
     Endpoint("GET", "/api/v1/projects/{project_id}/drift", KEYS),
-    Endpoint("GET", "/api/v1/projects/{project_id}/review", (O, R)),
-    Endpoint("POST", "/api/v1/projects/{project_id}/review", (O,), body={"tasks": ["t-0"]}),
-    Endpoint("POST", "/api/v1/projects/{project_id}/review/{external_id}", (O, R), body={"label": "cat"}),
+    Endpoint("GET", "/api/v1/projects/{project_id}/review", (OPERATOR, REVIEWER)),
+    Endpoint("POST", "/api/v1/projects/{project_id}/review", (OPERATOR,), body={"tasks": ["t-0"]}),
+    Endpoint("POST", "/api/v1/projects/{project_id}/review/{external_id}", (OPERATOR, REVIEWER), body={"label": "cat"}),
     Endpoint(
         "POST",
         "/api/v1/projects/{project_id}/predictions",
-        (P,),
+        (PLATFORM,),
         body={"predictions": [{"external_id": "t-0", "model": "m", "label": "cat"}]},
     ),
     Endpoint("GET", "/api/v1/projects/{project_id}/models", KEYS),
@@ -135,8 +135,10 @@ async def test_every_endpoint_answers_every_caller_as_intended(crowd: Crowd) -> 
     db, clock = app[DATABASE], app[CLOCK]
     tokens: dict[str, str | None] = {"nobody": None, "platform": crowd.platform, "operator": crowd.operator}
     tokens["rival"] = crowd.rival
-    tokens["reviewer"] = (await identity.create_api_key(db, clock, organization="acme", role=R, name="r"))[1]
-    tokens["rival_operator"] = (await identity.create_api_key(db, clock, organization="rival", role=O, name="o"))[1]
+    tokens["reviewer"] = (await identity.create_api_key(db, clock, organization="acme", role=REVIEWER, name="r"))[1]
+    tokens["rival_operator"] = (
+        await identity.create_api_key(db, clock, organization="rival", role=OPERATOR, name="o")
+    )[1]
     tokens["ann"], tokens["ben"], cid = await crowd.new_workers("ann", "ben", "cid")
 
     project = await crowd.new_project(min_overlap=3, gold_rate=0.0, onboarding_gold_rate=0.0)
