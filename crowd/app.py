@@ -14,7 +14,19 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from crowd import metrics
-from crowd.api import consensus, events, gold, label_studio, machine, operator, payments, platform, quality, worker
+from crowd.api import (
+    consensus,
+    events,
+    gold,
+    label_studio,
+    machine,
+    openapi,
+    operator,
+    payments,
+    platform,
+    quality,
+    worker,
+)
 from crowd.api import web as pages
 from crowd.api.auth import AUTH_CACHE, PrincipalCache
 from crowd.api.http import problem, reply
@@ -63,6 +75,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app.add_routes(quality.routes)
     app.add_routes(machine.routes)
     app.add_routes(pages.routes)
+    app.add_routes(openapi.routes)
+    app[openapi.DOCUMENT] = openapi.document(app)
     return app
 
 

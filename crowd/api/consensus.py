@@ -7,10 +7,11 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from crowd.api import query
+from crowd.api import query, spec
 from crowd.api.auth import api_key
 from crowd.api.http import reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
+from crowd.api.spec import documented
 from crowd.errors import ValidationFailed
 from crowd.identity.tokens import Role
 from crowd.inference import service as inference
@@ -24,6 +25,7 @@ _WORKER_ID = re.compile(r"^[a-z]{3}_[0-9a-z]{1,40}$")
 
 
 @routes.post("/api/v1/projects/{project_id}/consensus")
+@documented("platform", "operator")
 async def refit(request: web.Request) -> web.Response:
     """A full Dawid-Skene refit of the project, now; 409 if one is running."""
     key = await api_key(request, *ANY_KEY)
@@ -35,6 +37,7 @@ async def refit(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}/workers")
+@documented("operator", query=[spec.integer("limit", 1, 1000), spec.CURSOR])
 async def workers(request: web.Request) -> web.Response:
     """Every worker who answered in the project, by id: counts, gold grades,
     reliability with its 95% interval, spammer score, confusion matrix

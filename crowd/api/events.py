@@ -6,11 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from crowd.api import query
+from crowd.api import query, spec
 from crowd.api.auth import api_key
 from crowd.api.http import iso, parse, reply
 from crowd.api.keys import CLOCK, DATABASE, SEALER, SETTINGS
 from crowd.api.models import WebhookIn
+from crowd.api.spec import documented
 from crowd.events import service as events
 from crowd.identity.tokens import Role
 from crowd.webhooks import service as webhooks
@@ -22,6 +23,7 @@ ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
 
 
 @routes.get("/api/v1/projects/{project_id}/events")
+@documented("platform", "operator", query=[spec.integer("after", 0, 2**62), spec.integer("limit", 1, 1000)])
 async def feed(request: web.Request) -> web.Response:
     """The project's events in order; ``after`` is the ``cursor`` of the
     last event seen (a platform that missed webhooks replays from here)."""
@@ -39,6 +41,7 @@ async def feed(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/projects/{project_id}/webhooks")
+@documented("platform", "operator", body=WebhookIn, statuses=(201,))
 async def subscribe(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     body = await parse(request, WebhookIn)
@@ -58,6 +61,7 @@ async def subscribe(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}/webhooks")
+@documented("platform", "operator")
 async def list_webhooks(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     hooks = await webhooks.list_webhooks(request.app[DATABASE], key.organization_id, request.match_info["project_id"])
@@ -65,6 +69,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}/webhooks/{webhook_id}/deliveries")
+@documented("platform", "operator", query=[spec.integer("limit", 1, 1000)])
 async def deliveries(request: web.Request) -> web.Response:
     """Delivery attempts of the webhook, newest first."""
     key = await api_key(request, *ANY_KEY)

@@ -12,6 +12,7 @@ from crowd.api.http import reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import GoldIn
 from crowd.api.platform import parse_rows
+from crowd.api.spec import documented
 from crowd.gold import service as gold
 from crowd.gold.service import GoldRow
 from crowd.identity.tokens import Role
@@ -22,6 +23,7 @@ ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
 
 
 @routes.post("/api/v1/projects/{project_id}/gold")
+@documented("platform", "operator", body=GoldIn, statuses=(201,))
 async def upload(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     body = await parse_rows(request, GoldIn)
@@ -33,6 +35,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}/gold")
+@documented("platform", "operator")
 async def health(request: web.Request) -> web.Response:
     """Per gold task: times shown, answers, share correct, flags
     (``likely_wrong``, ``too_easy``); and how many workers have seen every
@@ -65,11 +68,13 @@ async def health(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/projects/{project_id}/workers/{worker_id}/block")
+@documented("operator")
 async def block(request: web.Request) -> web.Response:
     return await _set_blocked(request, True)
 
 
 @routes.post("/api/v1/projects/{project_id}/workers/{worker_id}/unblock")
+@documented("operator")
 async def unblock(request: web.Request) -> web.Response:
     return await _set_blocked(request, False)
 

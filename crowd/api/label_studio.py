@@ -12,6 +12,7 @@ from crowd.api.auth import api_key
 from crowd.api.http import parse, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import LabelStudioImportIn
+from crowd.api.spec import documented
 from crowd.api.views import batch as batch_view
 from crowd.api.web import SECURITY_HEADERS
 from crowd.errors import ValidationFailed
@@ -27,6 +28,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/projects/{project_id}/label-studio/import")
+@documented("platform", "operator", body=LabelStudioImportIn, statuses=(201, 200))
 async def import_tasks(request: web.Request) -> web.Response:
     """A Label Studio task export as one batch. With ``label_config``, its
     ``<Choices>`` must be the project's labels."""

@@ -9,6 +9,7 @@ from crowd.api.http import reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import PredictionsIn
 from crowd.api.platform import parse_rows
+from crowd.api.spec import documented
 from crowd.identity.tokens import Role
 from crowd.machine import service as machine
 
@@ -16,6 +17,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/projects/{project_id}/predictions")
+@documented("platform", body=PredictionsIn, statuses=(201,))
 async def predictions(request: web.Request) -> web.Response:
     """Predictions by task external id (a newer one of the same model
     replaces the older). They count in consensus as the votes of the model,
@@ -31,6 +33,7 @@ async def predictions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}/models")
+@documented("platform", "operator")
 async def models(request: web.Request) -> web.Response:
     """Per model: accuracy against gold, expert labels and consensus with
     95% Wilson intervals, per-class precision and recall, the confusion

@@ -75,6 +75,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         error = _HTTP_ERRORS.get(exc.status, CrowdError)(exc.reason)
         response = problem(error)
         response.set_status(exc.status)
+        if "Allow" in exc.headers:  # a 405 names the methods that would work
+            response.headers["Allow"] = exc.headers["Allow"]
         return response
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})

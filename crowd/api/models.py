@@ -24,7 +24,9 @@ class ProjectSettings(Body):
 
     name: Name | None = None
     instructions: Annotated[str, Field(max_length=100_000)] | None = None
-    labels: Annotated[list[Label], Field(min_length=2, max_length=100)] | None = None
+    labels: (
+        Annotated[list[Label], Field(min_length=2, max_length=100, json_schema_extra={"uniqueItems": True})] | None
+    ) = None
     priority: Annotated[int, Field(ge=-1_000_000, le=1_000_000)] | None = None
     min_overlap: Annotated[int, Field(ge=1, le=100)] | None = None
     max_overlap: Annotated[int, Field(ge=1, le=100)] | None = None
@@ -67,11 +69,12 @@ class ProjectSettings(Body):
 
 class ProjectCreate(ProjectSettings):
     name: Name
-    labels: Annotated[list[Label], Field(min_length=2, max_length=100)]
+    labels: Annotated[list[Label], Field(min_length=2, max_length=100, json_schema_extra={"uniqueItems": True})]
 
     def values(self) -> dict[str, Any]:
-        """Every setting, defaults filled in."""
-        values = {**PROJECT_DEFAULTS, **self.given()}
+        """Every setting, defaults filled in (a null asks for the default)."""
+        given = {name: value for name, value in self.given().items() if value is not None or name in NULLABLE}
+        values = {**PROJECT_DEFAULTS, **given}
         if values.get("max_overlap") is None:  # fixed overlap unless asked
             values["max_overlap"] = values["min_overlap"]
         return values
@@ -82,12 +85,14 @@ class ProjectPatch(ProjectSettings):
 
     @model_validator(mode="after")
     def _no_nulls(self) -> Self:
-        nullable = {"budget"}
         for name, value in self.given().items():
-            if value is None and name not in nullable:
+            if value is None and name not in NULLABLE:
                 raise ValueError(f"{name} cannot be null")
         return self
 
+
+#: The settings whose null means something: no budget.
+NULLABLE = frozenset({"budget"})
 
 #: The settings a new project gets unless the request says otherwise.
 PROJECT_DEFAULTS: dict[str, Any] = {

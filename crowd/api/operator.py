@@ -9,6 +9,7 @@ from crowd.api.auth import api_key
 from crowd.api.http import parse, reply
 from crowd.api.keys import CLOCK, DATABASE
 from crowd.api.models import WorkerIn
+from crowd.api.spec import documented
 from crowd.identity import service as identity
 from crowd.identity.tokens import Role
 
@@ -16,6 +17,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/workers")
+@documented("operator", body=WorkerIn, statuses=(201,))
 async def create_worker(request: web.Request) -> web.Response:
     await api_key(request, Role.OPERATOR)
     body = await parse(request, WorkerIn)

@@ -10,11 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from crowd.api import query
+from crowd.api import query, spec
 from crowd.api.auth import api_key, worker
 from crowd.api.http import iso, parse, reply
 from crowd.api.keys import CLOCK, DATABASE
 from crowd.api.models import PayoutIn
+from crowd.api.spec import documented
 from crowd.identity.tokens import Role
 from crowd.payments import service as payments
 
@@ -24,6 +25,7 @@ ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
 
 
 @routes.get("/api/v1/projects/{project_id}/spend")
+@documented("platform", "operator")
 async def spend(request: web.Request) -> web.Response:
     """Budget, committed spend (posted + rewards of live leases), approved,
     bonuses, reversed, and a forecast of the cost to finish at the current
@@ -59,6 +61,7 @@ async def spend(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/payouts")
+@documented("operator", body=PayoutIn, statuses=(201,))
 async def create_payout(request: web.Request) -> web.Response:
     key = await api_key(request, Role.OPERATOR)
     body = await parse(request, PayoutIn)
@@ -69,6 +72,7 @@ async def create_payout(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/payouts/{run_id}")
+@documented("operator", query=[spec.choice("format", ["csv", "json"])], media=("text/csv", "application/json"))
 async def payout_export(request: web.Request) -> web.Response:
     """The lines of a payout run: CSV ``worker,amount,currency,reference``
     (``?format=csv``, the default) or JSON."""
@@ -87,6 +91,7 @@ async def payout_export(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/ledger/audit")
+@documented("operator")
 async def audit(request: web.Request) -> web.Response:
     """Whether every transaction of the organization balances, with the
     total per account type (which must sum to zero)."""
@@ -95,6 +100,7 @@ async def audit(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/work/ledger")
+@documented("worker", query=[spec.integer("limit", 1, 500), spec.integer("cursor", 0, 2**62)])
 async def work_ledger(request: web.Request) -> web.Response:
     """The worker's own transactions, newest first: how each moved their
     pending and available money. Paged with ``cursor``."""

@@ -11,11 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from crowd.api import label_studio, query, views
+from crowd.api import label_studio, query, spec, views
 from crowd.api.auth import api_key
 from crowd.api.http import M, iso, parse, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import BatchIn, ProjectCreate, ProjectPatch
+from crowd.api.spec import documented
 from crowd.api.web import SECURITY_HEADERS
 from crowd.errors import ValidationFailed
 from crowd.identity.tokens import Role
@@ -26,12 +27,16 @@ from crowd.results import store as results_store
 
 routes = web.RouteTableDef()
 
+#: The media types of the result and answer exports, by ``format``.
+EXPORTS = ("application/json", "application/x-ndjson", "text/csv")
+
 PLATFORM = (Role.PLATFORM,)
 ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
 MAX_IDEMPOTENCY_KEY = 200
 
 
 @routes.post("/api/v1/projects")
+@documented("platform", body=ProjectCreate, statuses=(201,))
 async def create_project(request: web.Request) -> web.Response:
     key = await api_key(request, *PLATFORM)
     body = await parse(request, ProjectCreate)
@@ -42,6 +47,7 @@ async def create_project(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects")
+@documented("platform", "operator")
 async def list_projects(request: web.Request) -> web.Response:
     """The organization's projects, newest first, each with its progress."""
     key = await api_key(request, *ANY_KEY)
@@ -50,6 +56,7 @@ async def list_projects(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}")
+@documented("platform", "operator")
 async def get_project(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     project = await projects.get_project(request.app[DATABASE], key.organization_id, request.match_info["project_id"])
@@ -57,6 +64,7 @@ async def get_project(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/v1/projects/{project_id}")
+@documented("platform", "operator", body=ProjectPatch)
 async def patch_project(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     body = await parse(request, ProjectPatch)
@@ -68,6 +76,12 @@ async def patch_project(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/projects/{project_id}/batches")
+@documented(
+    "platform",
+    body=BatchIn,
+    statuses=(201, 200),
+    headers=[spec.text("Idempotency-Key", "a retry with the same key and body returns the first batch")],
+)
 async def post_batch(request: web.Request) -> web.Response:
     key = await api_key(request, *PLATFORM)
     body = await _parse_batch(request)
@@ -117,6 +131,7 @@ def _row_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @routes.get("/api/v1/batches/{batch_id}")
+@documented("platform", "operator")
 async def get_batch(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     progress = await projects.get_batch(request.app[DATABASE], key.organization_id, request.match_info["batch_id"])
@@ -124,12 +139,24 @@ async def get_batch(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}/results")
+@documented(
+    "platform",
+    "operator",
+    query=[
+        spec.choice("status", ["open", "completed"]),
+        spec.choice("include", ["answers"], "each result with its answers"),
+        spec.choice("format", ["json", "jsonl", "csv", "label-studio"]),
+        spec.integer("limit", 1, 1000),
+        spec.CURSOR,
+    ],
+    media=EXPORTS,
+)
 async def get_results(request: web.Request) -> web.StreamResponse:
     key = await api_key(request, *ANY_KEY)
     db = request.app[DATABASE]
     project = await projects.get_project(db, key.organization_id, request.match_info["project_id"])
     status = query.choice(request, "status", None, {"open", "completed"})
-    include = frozenset(request.query.get("include", "").split(",")) & {"answers"}
+    include = frozenset(filter(None, [query.choice(request, "include", None, {"answers"})]))
     if request.query.get("format") == "label-studio":
         return await label_studio.export(request, project, status)
     page_query = results.for_project(project.id, results_store.task_results, status=status, include=include)
@@ -146,6 +173,12 @@ async def get_results(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/v1/projects/{project_id}/answers")
+@documented(
+    "platform",
+    "operator",
+    query=[spec.choice("format", ["json", "jsonl", "csv"]), spec.integer("limit", 1, 1000), spec.CURSOR],
+    media=EXPORTS,
+)
 async def get_answers(request: web.Request) -> web.StreamResponse:
     key = await api_key(request, *ANY_KEY)
     project = await projects.get_project(request.app[DATABASE], key.organization_id, request.match_info["project_id"])

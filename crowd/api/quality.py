@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from crowd.api import query
+from crowd.api import query, spec
 from crowd.api.auth import api_key
 from crowd.api.http import iso, parse, reply
 from crowd.api.keys import CLOCK, DATABASE
 from crowd.api.models import DecisionIn, ReviewSendIn
+from crowd.api.spec import documented
 from crowd.identity.tokens import Role
 from crowd.quality import service as quality
 
@@ -19,7 +20,8 @@ REVIEWERS = (Role.OPERATOR, Role.REVIEWER)
 
 
 @routes.get("/api/v1/projects/{project_id}/quality")
-async def report(request: web.Request) -> web.Response:
+@documented("platform", "operator", query=[spec.text("batch_id")])
+async def quality_report(request: web.Request) -> web.Response:
     """Krippendorff's alpha and Fleiss' kappa with 95% bootstrap intervals,
     Cohen's kappa per worker pair, each worker's agreement with consensus
     and peers, confidence figures and counts per status (``batch_id`` to
@@ -33,6 +35,7 @@ async def report(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}/drift")
+@documented("platform", "operator")
 async def drift(request: web.Request) -> web.Response:
     """Label distribution per batch and per day against the project's, with
     Jensen-Shannon distances; each worker's recent gold accuracy and speed."""
@@ -43,6 +46,7 @@ async def drift(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/projects/{project_id}/review")
+@documented("operator", "reviewer", query=[spec.integer("limit", 1, 500), spec.integer("cursor", 0, 2**62)])
 async def queue(request: web.Request) -> web.Response:
     """Tasks waiting for an expert, with their data, answers, posterior and reports."""
     key = await api_key(request, *REVIEWERS)
@@ -75,6 +79,7 @@ async def queue(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/projects/{project_id}/review")
+@documented("operator", body=ReviewSendIn)
 async def send(request: web.Request) -> web.Response:
     """Send tasks (by external id) to the review queue."""
     key = await api_key(request, Role.OPERATOR)
@@ -86,6 +91,7 @@ async def send(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/projects/{project_id}/review/{external_id}")
+@documented("operator", "reviewer", body=DecisionIn)
 async def decide(request: web.Request) -> web.Response:
     """An expert's final label for a task."""
     key = await api_key(request, *REVIEWERS)

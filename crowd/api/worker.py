@@ -8,11 +8,12 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from crowd.api import query, views
+from crowd.api import query, spec, views
 from crowd.api.auth import worker
 from crowd.api.http import parse, reply
 from crowd.api.keys import ENGINE, SETTINGS
 from crowd.api.models import AnswerIn, ReportIn
+from crowd.api.spec import documented
 from crowd.assignment import answering
 from crowd.assignment import service as assignment
 from crowd.payments import service as payments
@@ -21,6 +22,14 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/v1/work/next")
+@documented(
+    "worker",
+    query=[
+        spec.integer("wait", 0, 300, "seconds to hold the request for work, up to CROWD_MAX_WAIT_SECONDS (30)"),
+        spec.text("project_id"),
+    ],
+    statuses=(200, 204),
+)
 async def next_task(request: web.Request) -> web.Response:
     caller = await worker(request)
     wait = query.integer(request, "wait", 0, 0, request.app[SETTINGS].max_wait_seconds)
@@ -32,6 +41,7 @@ async def next_task(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/work/assignments/{assignment_id}/answer")
+@documented("worker", body=AnswerIn)
 async def answer(request: web.Request) -> web.Response:
     caller = await worker(request)
     body = await parse(request, AnswerIn)
@@ -40,6 +50,7 @@ async def answer(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/work/assignments/{assignment_id}/skip")
+@documented("worker")
 async def skip(request: web.Request) -> web.Response:
     caller = await worker(request)
     receipt = await answering.skip(request.app[ENGINE], caller, request.match_info["assignment_id"])
@@ -47,7 +58,8 @@ async def skip(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/work/assignments/{assignment_id}/report")
-async def report(request: web.Request) -> web.Response:
+@documented("worker", body=ReportIn)
+async def report_task(request: web.Request) -> web.Response:
     """Report a problem with the task (``{"reason": ...}``): a live lease is
     given back and the task goes to an expert."""
     caller = await worker(request)
@@ -57,6 +69,7 @@ async def report(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/work/projects")
+@documented("worker")
 async def open_projects(request: web.Request) -> web.Response:
     """The projects this worker may work on now, with reward and open tasks."""
     caller = await worker(request)
@@ -65,6 +78,7 @@ async def open_projects(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/work/me")
+@documented("worker")
 async def me(request: web.Request) -> web.Response:
     """The worker's own record: answers and standing per project."""
     caller = await worker(request)

@@ -101,7 +101,7 @@ ENDPOINTS = [
 ]
 
 #: Open to anyone by design: probes, metrics, and the pages (which hold no data).
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/", "/operator", "/static/{version}/{name}"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/api/openapi.json", "/", "/operator", "/static/{version}/{name}"}
 
 
 def intended(endpoint: Endpoint, caller: str) -> int | None:
@@ -128,6 +128,17 @@ async def test_the_table_lists_every_endpoint(crowd: Crowd) -> None:
     listed = {(e.method, e.pattern) for e in ENDPOINTS}
     assert served - listed == {("GET", path) for path in PUBLIC}
     assert listed <= served
+
+
+async def test_the_openapi_document_names_the_same_callers(crowd: Crowd) -> None:
+    document = await crowd.ok("GET", "/api/openapi.json")
+    documented = {
+        (method.upper(), path): set(operation["x-crowd-roles"])
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    intended = {(e.method, e.pattern): {str(r) for r in e.roles} or {"worker"} for e in ENDPOINTS}
+    assert documented == intended
 
 
 async def test_every_endpoint_answers_every_caller_as_intended(crowd: Crowd) -> None:

@@ -178,3 +178,11 @@ async def test_listings_for_operators_and_workers(crowd: Crowd) -> None:
     assert me["projects"] == [
         {"project_id": first["id"], "name": "First", "answers": 1, "blocked": False, "reliability": None}
     ]
+
+
+async def test_a_null_setting_on_create_asks_for_its_default(crowd: Crowd) -> None:
+    body = {"name": "n", "labels": ["a", "b"], "min_overlap": None, "routing": None, "currency": None, "budget": None}
+    created = await crowd.ok("POST", "/api/v1/projects", crowd.platform, body)
+    defaults = await crowd.ok("POST", "/api/v1/projects", crowd.platform, {"name": "d", "labels": ["a", "b"]})
+    for setting in ("min_overlap", "max_overlap", "routing", "currency", "budget"):
+        assert created[setting] == defaults[setting], setting
