@@ -631,7 +631,7 @@ def print_report(summary: dict[str, Any], stream: TextIO) -> None:
     for kind, q in s["latency_ms"].items():
         if q["count"]:
             line = f"p50 {q['p50']:.1f}  p90 {q['p90']:.1f}  p99 {q['p99']:.1f} ms  ({q['count']} requests)"
-            print(f"{kind + ' latency':<13}{line}", file=stream)
+            print(f"latency      {kind:<7}{line}", file=stream)
     print(
         f"accuracy     consensus {accuracy['consensus']}, raw answers {accuracy['answers']}, "
         f"spammer baseline {accuracy['spammer_baseline']} ({accuracy['tasks_scored']} tasks)",
