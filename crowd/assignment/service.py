@@ -160,7 +160,8 @@ async def _lease(conn: AsyncConnection, engine: Engine, worker: Worker, project:
     try:
         offer = None
         if engine.rng.random() < gold_share(settings_of(project), standing):
-            offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward)
+            draw = engine.rng.randrange(1, store.GOLD_DRAW_MODULUS)
+            offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward, draw)
         is_gold = offer is not None
         if offer is None:
             route = route_for(project.routing, standing.reliability_low)
@@ -201,12 +202,13 @@ async def _claim_gold(
     now: datetime,
     expires_at: datetime,
     reward: tuple[int, bool],
+    draw: int,
 ) -> Offer | None:
     """A gold lease, but only when a real task was there to give: gold handed
     out when nothing else is left would tell the worker what it is."""
     if not await store.real_work_available(conn, project.id, worker.id):
         return None
-    return await store.claim_gold(conn, project.id, worker.id, public_id, now, expires_at, reward)
+    return await store.claim_gold(conn, project.id, worker.id, public_id, now, expires_at, reward, draw=draw)
 
 
 @dataclass(frozen=True, slots=True)

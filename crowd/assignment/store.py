@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, func, insert, select, text, update
+from sqlalchemy import BigInteger, RowMapping, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
@@ -91,10 +91,13 @@ _CANDIDATES = """
 _CANDIDATE = _CANDIDATES.format(limit=1)
 
 #: Routing by uncertainty picks within the first ``:pool`` candidates of the
-#: depth-first order (a bounded set, so the claim keeps its speed).
+#: depth-first order (a bounded set, so the claim keeps its speed). A task
+#: nobody answered yet has no confidence and comes last either way: it is not
+#: contested, only unstarted, and a reliable worker's vote settles most where
+#: the answers so far disagree.
 ROUTES = {
-    "uncertain_first": "COALESCE(t.confidence, 0) ASC, t.id",
-    "confident_first": "COALESCE(t.confidence, 0) DESC, t.id",
+    "uncertain_first": "t.confidence IS NULL, t.confidence ASC, t.id",
+    "confident_first": "t.confidence IS NULL, t.confidence DESC, t.id",
 }
 
 _TAKE = """
@@ -249,6 +252,11 @@ async def real_work_available(conn: AsyncConnection, project_id: ProjectId, work
     return (await conn.execute(text(_CANDIDATE), params)).first() is not None
 
 
+#: The prime 2**31 - 1: ``(id mod p) * draw`` stays below 2**62, so the
+#: scramble never overflows a 64-bit integer on either database.
+GOLD_DRAW_MODULUS = 2_147_483_647
+
+
 async def claim_gold(
     conn: AsyncConnection,
     project_id: ProjectId,
@@ -257,17 +265,24 @@ async def claim_gold(
     now: datetime,
     expires_at: datetime,
     reward: tuple[int, bool] = (0, False),
+    *,
+    draw: int = 1,
 ) -> Offer | None:
     """Lease a gold task this worker has never been given, drawn at random
-    (so workers cannot compare notes on "the first gold"). Gold has no
+    (so workers cannot compare notes on "the first gold"). ``draw`` (1 to
+    :data:`GOLD_DRAW_MODULUS` - 1, from the engine's generator, so a seeded
+    engine draws the same gold every run) picks the task that comes first
+    when ids are scrambled as ``id * draw mod GOLD_DRAW_MODULUS``: a prime
+    modulus makes that a different permutation of the ids for every draw. Gold has no
     overlap: no slot is counted and the task row is left alone, so no lock."""
     given = select(assignments.c.id).where(assignments.c.worker_id == worker_id, assignments.c.task_id == tasks.c.id)
+    scrambled = ((tasks.c.id % GOLD_DRAW_MODULUS) * bindparam("draw", draw, type_=BigInteger)) % GOLD_DRAW_MODULUS
     query = (
         select(tasks.c.id, tasks.c.data)
         # "is_gold" as written in the partial index ix_tasks_gold, so both
         # PostgreSQL and SQLite see that the index applies
         .where(tasks.c.project_id == project_id, text("tasks.is_gold"), ~given.exists())
-        .order_by(func.random())
+        .order_by(scrambled, tasks.c.id)
         .limit(1)
     )
     row = (await conn.execute(query)).first()

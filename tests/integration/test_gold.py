@@ -119,6 +119,25 @@ async def test_a_worker_who_saw_every_gold_task_keeps_working(crowd: Crowd) -> N
     assert (health["gold_tasks"], health["workers_exhausted"], health["workers_with_gold"]) == (3, 1, 1)
 
 
+async def test_each_worker_meets_the_gold_in_an_order_of_its_own(crowd: Crowd) -> None:
+    pid = (await crowd.new_project(min_overlap=2, gold_rate=1.0, onboarding_gold_rate=1.0))["id"]
+    await crowd.submit(pid, 10)
+    await upload(crowd, pid, gold_rows(8))
+    orders = []
+    for worker in await crowd.new_workers("ann", "ben"):
+        order = []
+        for _ in range(8):
+            lease = await crowd.next(worker, pid)
+            assert lease is not None and await gold_of(crowd, lease["assignment_id"])
+            order.append(lease["data"]["text"])
+            await crowd.answer(worker, lease["assignment_id"], right_answer(lease["data"]))
+        assert sorted(order) == sorted(f"g {i}" for i in range(8))
+        orders.append(order)
+    # the draws are seeded (tests/conftest.py), so this is not luck: 1 in 40,320 orders
+    assert orders[0] != orders[1]
+    assert orders[0] != sorted(orders[0], key=lambda text: int(text.split()[1]))
+
+
 async def test_no_gold_when_there_is_no_real_work(crowd: Crowd) -> None:
     pid = (await crowd.new_project(gold_rate=1.0, onboarding_gold_rate=1.0))["id"]
     await upload(crowd, pid, gold_rows(5))

@@ -138,7 +138,7 @@ async def test_uncertainty_routing_sends_contested_tasks_to_reliable_workers(cro
             min_overlap=3, max_overlap=3, routing="uncertainty", gold_rate=0, onboarding_gold_rate=0
         )
     )["id"]
-    await crowd.submit(pid, 3)
+    await crowd.submit(pid, 4)  # t-3 stays unanswered: not contested, only unstarted
     seeders = await crowd.new_workers("s1", "s2")
     for token, labels in zip(seeders, (("cat", "cat", "cat"), ("cat", "dog", "other")), strict=True):
         for label in labels:  # t-0: cat+cat (confident), t-1: cat+dog (contested), t-2: cat+other
@@ -153,3 +153,8 @@ async def test_uncertainty_routing_sends_contested_tasks_to_reliable_workers(cro
     assert contested is not None
     assert confident["data"] == {"text": "task t-0"}
     assert contested["data"] in ({"text": "task t-1"}, {"text": "task t-2"})
+    other = (await crowd.new_workers("expert2"))[0]
+    await set_reliability(crowd, pid, other, 0.9, 0.95)
+    second = await crowd.next(other, pid)
+    assert second is not None
+    assert second["data"] in ({"text": "task t-1"}, {"text": "task t-2"}), "a contested task before a fresh one"
