@@ -79,7 +79,7 @@ from crowd.ids import AssignmentId, ProjectId, WorkerId
 from crowd.inference import store as inference_store
 from crowd.projects import service as projects
 
-TARGETS = {"share_of_ceiling": 0.5, "next_p99_ms": 100.0, "claim_scale_ratio": 1.5}
+TARGETS = {"share_of_ceiling": 0.5, "next_p99_ms": 100.0, "claim_scale_ratio": 1.5, "routing_loss": 0.10}
 LABELS = ["cat", "dog", "other"]
 OVERLAP = 3
 BUSY_LEASES = 100
@@ -338,7 +338,7 @@ async def make_fixture(db: Database, workers: int, organization: str = "bench") 
     return Fixture(project.id, [w.id for w, _ in made], [token for _, token in made])
 
 
-def project_settings() -> dict[str, Any]:
+def project_settings(routing: str = "depth_first") -> dict[str, Any]:
     """The project every run uses: no gold (its path is apart), a reward, so every answer posts to the ledger."""
     return {
         "name": "bench",
@@ -347,6 +347,7 @@ def project_settings() -> dict[str, Any]:
         "gold_rate": 0.0,
         "onboarding_gold_rate": 0.0,
         "reward": 5,
+        "routing": routing,
     }
 
 
@@ -391,6 +392,9 @@ class Statements:
     settle: list[Statement]
     """The task's new posterior: ``[still open, completed]``. Without the second, full
     tasks would stay in the claim index and every claim would walk past them."""
+    routed: Statement
+    """The claim of ``routing=uncertainty`` for a reliable worker: the most uncertain
+    of the first 32 candidates (``_PG_ROUTED_CLAIMS``), in place of ``_PG_CLAIM``."""
 
 
 async def capture_statements(db: Database, project: str, worker: str) -> Statements:
@@ -418,6 +422,14 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
             transaction = await conn.begin()
             await assignment_store.expire_overdue(conn, now, project_id=project_id)
             await assignment_store.live_lease(conn, worker_id, now, project_id)
+            before_routed, savepoint = len(seen), await conn.begin_nested()
+            routed = await assignment_store.claim(
+                conn, project_id, worker_id, public_id, now, roles["expires"], route="uncertain_first"
+            )
+            assert routed is not None, "the capture needs an open task"
+            await savepoint.rollback()
+            routed_sql = next(pair for pair in seen[before_routed:] if "pool AS (" in pair[0])
+            del seen[before_routed:]
             offer = await assignment_store.claim(conn, project_id, worker_id, public_id, now, roles["expires"])
             assert offer is not None, "the capture needs an open task"
             claimed = len(seen)
@@ -442,7 +454,7 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
     made = [_statement(sql, args, roles) for sql, args in seen]
-    return Statements(made[:claimed], made[claimed:answered], made[answered:])
+    return Statements(made[:claimed], made[claimed:answered], made[answered:], _statement(*routed_sql, roles))
 
 
 def _statement(sql: str, args: tuple[Any, ...], roles: dict[str, Any]) -> Statement:
@@ -580,7 +592,9 @@ async def ceiling(dsn: str, statements: Statements, fixture: Fixture, pool_size:
 # --- end to end over HTTP ------------------------------------------------------------------------
 
 
-async def http_fixture(url: str, platform_key: str, operator_key: str, workers: int, tasks: int) -> Fixture:
+async def http_fixture(
+    url: str, platform_key: str, operator_key: str, workers: int, tasks: int, routing: str = "depth_first"
+) -> Fixture:
     async with aiohttp.ClientSession() as session:
 
         async def call(method: str, path: str, key: str, body: Any) -> Any:
@@ -588,7 +602,7 @@ async def http_fixture(url: str, platform_key: str, operator_key: str, workers: 
                 assert r.status in (200, 201), await r.text()
                 return await r.json()
 
-        project = await call("POST", "/api/v1/projects", platform_key, project_settings())
+        project = await call("POST", "/api/v1/projects", platform_key, project_settings(routing))
         for start in range(0, tasks, 10_000):
             rows = [
                 {"external_id": f"t-{i}", "data": {"text": f"item {i}"}}
@@ -652,9 +666,16 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 async def run_served(
-    envs: list[dict[str, str]], workers: int, plan: Plan, dsn: str | None = None, think: float = 0.0
+    envs: list[dict[str, str]],
+    workers: int,
+    plan: Plan,
+    dsn: str | None = None,
+    think: float = 0.0,
+    routed: bool = False,
 ) -> list[Load]:
-    """As fast as the workers can go; then, with ``think``, again with thinking workers (fresh ones)."""
+    """As fast as the workers can go; then, with ``think``, again with thinking workers (fresh ones);
+    then, if ``routed``, as fast again on a project with ``routing=uncertainty`` (fresh workers: none
+    fitted, so every claim is the routed one, confident-first)."""
     env = envs[0]
     platform_key = crowd_cli(env, "keys", "create", "--role", "platform", "--name", "bench")
     operator_key = crowd_cli(env, "keys", "create", "--role", "operator", "--name", "bench")
@@ -665,6 +686,12 @@ async def run_served(
             progress(f"end to end: {workers} workers thinking {think:.0f} s per task")
             fixture = await http_fixture(running[0].url, platform_key, operator_key, workers, plan.e2e_tasks)
             loads.append(await end_to_end(running, fixture, plan, dsn, think))
+        if routed:
+            progress(f"end to end: {workers} workers, routing=uncertainty")
+            fixture = await http_fixture(
+                running[0].url, platform_key, operator_key, workers, plan.e2e_tasks, routing="uncertainty"
+            )
+            loads.append(await end_to_end(running, fixture, plan, dsn))
         return loads
 
 
@@ -755,12 +782,15 @@ async def ceiling_single(dsn: str, statements: Statements, fixture: Fixture, cyc
 SCALE_TASKS_SQL = """
     -- 60% completed with 4 answers; open tasks with 3, 2, 1 or 0 answers (target 4 or 3)
     WITH made AS (
-        INSERT INTO tasks (project_id, external_id, data, status, target_overlap, answer_count, label, created_at)
+        INSERT INTO tasks
+            (project_id, external_id, data, status, target_overlap, answer_count, label, confidence, created_at)
         SELECT $1, 't-' || g, jsonb_build_object('text', 'item ' || g),
                CASE WHEN g % 10 < 6 THEN 'completed' ELSE 'open' END,
                CASE WHEN g % 10 < 6 OR g % 10 = 9 THEN 4 ELSE 3 END,
                CASE WHEN g % 10 < 6 THEN 4 ELSE g % 10 - 6 END,
                CASE WHEN g % 10 < 6 THEN 'cat' END,
+               -- a posterior once answered (routing by uncertainty orders by it)
+               CASE WHEN g % 10 < 6 THEN 0.99 WHEN g % 10 > 6 THEN 0.4 + (g % 13) / 25.0 END,
                now()
         FROM generate_series($2::bigint, $3::bigint) AS g
         RETURNING id
@@ -823,14 +853,17 @@ async def busy_leases(conn: asyncpg.Connection, project_id: str) -> None:
     )
 
 
-async def time_claim(conn: asyncpg.Connection, statements: Statements, values: dict[str, Any]) -> tuple[float, float]:
-    """One run of the claim statements, rolled back: seconds of ``_PG_CLAIM`` and of all three."""
+async def time_claim(
+    conn: asyncpg.Connection, statements: Statements, values: dict[str, Any], *, routed: bool = False
+) -> tuple[float, float]:
+    """One run of the claim statements, rolled back: seconds of ``_PG_CLAIM`` (or, if
+    ``routed``, of the routed claim in its place) and of all three."""
     values = {**values, "public_id": "asg_" + secrets.token_hex(12), "now": datetime.now(UTC)}
     values["expires"] = values["now"] + timedelta(seconds=600)
     transaction = conn.transaction()
     await transaction.start()
     started = time.perf_counter()
-    for statement in statements.claim:
+    for statement in [*statements.claim[:-1], statements.routed] if routed else statements.claim:
         before = time.perf_counter()
         rows = await conn.fetch(statement.sql, *statement.bind(values))
         last = time.perf_counter() - before
@@ -888,19 +921,23 @@ async def scale(pg: Postgres, plan: Plan) -> dict[str, Any]:
     moment on the machine hits both alike), then explained."""
     small, big = [await sized(pg, tasks) for tasks in plan.scale_sizes]
     try:
-        times: dict[str, list[tuple[float, float]]] = {"small": [], "big": []}
+        times: dict[tuple[str, bool], list[tuple[float, float]]] = {}
         for i in range(plan.claim_repeats + 5):
             for key, db in (("small", small), ("big", big)):
-                measured = await time_claim(db.conn, db.statements, db.values)
-                if i >= 5:  # the first runs warm the caches
-                    times[key].append(measured)
+                for routed in (False, True):
+                    measured = await time_claim(db.conn, db.statements, db.values, routed=routed)
+                    if i >= 5:  # the first runs warm the caches
+                        times.setdefault((key, routed), []).append(measured)
         result: dict[str, Any] = {}
         for key, db in (("small", small), ("big", big)):
-            claim, group = (np.asarray(column) * 1e3 for column in zip(*times[key], strict=True))
+            claim, group = (np.asarray(column) * 1e3 for column in zip(*times[key, False], strict=True))
+            routed_claim = np.asarray([first for first, _ in times[key, True]]) * 1e3
             result[key] = db.info | {
                 "claim_ms": round(float(np.median(claim)), 3),
                 "claim_p90_ms": round(float(np.percentile(claim, 90)), 3),
                 "claim_statements_ms": round(float(np.median(group)), 3),
+                "routed_claim_ms": round(float(np.median(routed_claim)), 3),
+                "routed_over_plain": round(float(np.median(routed_claim) / np.median(claim)), 2),
                 "plan": await explain_claim(db.conn, db.statements, db.values),
             }
         return result | {"ratio": round(result["big"]["claim_ms"] / result["small"]["claim_ms"], 2)}
@@ -954,7 +991,7 @@ async def postgres_part(pg: Postgres, plan: Plan, workers: int, redis_url: str, 
         await db.dispose()
     progress(f"end to end: {workers} workers on two crowd serve processes (PostgreSQL + Redis)")
     env = server_env(url, CROWD_REDIS_URL=redis_url, CROWD_REDIS_PREFIX=prefix)
-    load, paced = await run_served([env, env], workers, plan, pg.dsn(name), think=THINK_SECONDS)
+    load, paced, routed = await run_served([env, env], workers, plan, pg.dsn(name), think=THINK_SECONDS, routed=True)
     return {
         "statements": {
             "claim": [s.sql for s in statements.claim],
@@ -965,6 +1002,7 @@ async def postgres_part(pg: Postgres, plan: Plan, workers: int, redis_url: str, 
         "ceiling": runs,
         "postgres": load.summary(),
         "postgres_thinking": paced.summary(),
+        "postgres_routed": routed.summary(),
     }
 
 
@@ -1017,6 +1055,8 @@ def checks(report: dict[str, Any]) -> dict[str, bool]:
         "next_p99_under_100_ms_saturated": (served["next_p99_ms"] or 1e9) < TARGETS["next_p99_ms"],
         "next_p99_under_100_ms_thinking": (report["postgres_thinking"]["next_p99_ms"] or 1e9) < TARGETS["next_p99_ms"],
         "claim_at_big_within_1.5x_of_small": report["scale"]["ratio"] <= TARGETS["claim_scale_ratio"],
+        "routing_uncertainty_within_10%_of_depth_first": report["postgres_routed"]["cycles_per_second"]
+        >= (1 - TARGETS["routing_loss"]) * served["cycles_per_second"],
     }
 
 
@@ -1038,9 +1078,11 @@ def print_report(report: dict[str, Any]) -> None:
     print("\n" + header + "   CPU cores (ms per cycle): load generator / crowd serve / postgres")
     rows = [(f"ceiling: asyncpg, pool {size}", run, ceiling_rate) for size, run in report["ceiling"].items()]
     rows.append(("crowd serve ×2, PostgreSQL + Redis", report["postgres"], ceiling_rate))
+    served_rate = report["postgres"]["cycles_per_second"]
     rows.append((f"  the same, workers thinking {THINK_SECONDS:.0f} s per task", report["postgres_thinking"], 0.0))
+    rows.append(("  the same, routing=uncertainty (share of ×2)", report["postgres_routed"], served_rate))
     sqlite_name = "crowd serve ×1, SQLite (share of PostgreSQL)"
-    rows.append((sqlite_name, report["sqlite"], report["postgres"]["cycles_per_second"]))
+    rows.append((sqlite_name, report["sqlite"], served_rate))
     for name, run, reference in rows:
         cores, per_cycle = run["cpu_cores"], run["cpu_ms_per_cycle"]
         cpu = " / ".join(
@@ -1054,7 +1096,8 @@ def print_report(report: dict[str, Any]) -> None:
         )
     print("  (postgres: the backends of the bench database; every postgres process is in the JSON)")
     print("database transactions (a read-only one ends in a rollback):")
-    for name, run, _ in rows[:-2]:
+    apart = (report["postgres_thinking"], report["sqlite"])  # paced, or not PostgreSQL
+    for name, run, _ in (row for row in rows if row[1] not in apart):
         per = run["database_per_cycle"]
         deadlocks = run["database"].get("deadlocks")
         print(
@@ -1092,6 +1135,10 @@ def print_scale(result: dict[str, Any]) -> None:
             f"  {r['tasks']:>9,} tasks {r['assignments']:>10,} assignments: claim {r['claim_ms']:.3f} ms "
             f"(p90 {r['claim_p90_ms']:.3f}), all three claim statements {r['claim_statements_ms']:.3f} ms"
             f"  [loaded in {r['load_seconds']:.0f} s]"
+        )
+        print(
+            f"  {'':>9} routing=uncertainty (most uncertain of 32 candidates): {r['routed_claim_ms']:.3f} ms, "
+            f"{r['routed_over_plain']:.2f}x the plain claim"
         )
     print(f"  ratio big / small: {result['ratio']:.2f}")
     for size in ("small", "big"):
