@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import secrets
@@ -63,6 +62,8 @@ from redis.asyncio import Redis
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from report import emit
 
 from crowd.assignment import answering
 from crowd.assignment import service as assignment_service
@@ -1160,10 +1161,7 @@ def main() -> None:
     args = parser.parse_args()
     report = asyncio.run(bench(args))
     print_report(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-    print("\n" + json.dumps(report))
+    emit(report, args.json)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from report import emit
+
 from crowd.consensus.dawid_skene import (
     AnswerLayout,
     DawidSkene,
@@ -329,10 +331,7 @@ def main() -> None:
     summary = summarise(rows, scale)
     print_table(rows, scale, summary)
     report = {"datasets": rows, "synthetic": scale, "summary": summary, "targets": TARGETS}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-    print("\n" + json.dumps(report))
+    emit(report, args.json)
 
 
 if __name__ == "__main__":

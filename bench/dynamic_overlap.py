@@ -23,7 +23,6 @@ seeded random orders and reports the mean share and accuracy change.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -35,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from consensus import DATASETS, Dataset
+from report import emit
 
 from crowd.consensus.dawid_skene import DawidSkene, DSParams
 from crowd.consensus.online import OnlineModel, decide_overlap
@@ -173,10 +173,7 @@ def main() -> None:
     rows = [bench_dataset(data, rule, args.orders) for data in sets]
     print_table(rows, rule)
     report = {"rule": rule.__dict__, "datasets": rows}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-    print("\n" + json.dumps(report))
+    emit(report, args.json)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ With ``min_overlap`` 3 and one model, floors 0-2 all ask for 2 humans
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from consensus import DATASETS, Dataset
 from dynamic_overlap import Rule, answers_by_task, median_overlap
+from report import emit
 
 from crowd.consensus import DawidSkene, DSParams, expected_accuracy
 from crowd.consensus.encoding import FloatArray, IntArray
@@ -428,10 +428,7 @@ def main() -> None:
     print_table(report)
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(f"\n{report['seconds']} s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-    print("\n" + json.dumps(report))
+    emit(report, args.json)
 
 
 if __name__ == "__main__":

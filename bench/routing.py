@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import random
@@ -96,6 +95,8 @@ import numpy as np
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from report import emit
 
 from crowd import simulate
 from crowd.api.keys import DATABASE
@@ -515,10 +516,7 @@ def main() -> None:
     report = asyncio.run(bench(plan_of(args), args.jobs))
     report["seconds"] = round(time.perf_counter() - started, 1)
     print_report(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-    print("\n" + json.dumps(report))
+    emit(report, args.json)
 
 
 if __name__ == "__main__":
