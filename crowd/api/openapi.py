@@ -13,7 +13,7 @@ from aiohttp import web
 
 from crowd import __version__
 from crowd.api.http import reply
-from crowd.api.spec import Operation, operation_of
+from crowd.api.spec import Operation, Param, operation_of
 
 routes = web.RouteTableDef()
 
@@ -108,7 +108,7 @@ def _operation(handler: Any, path: str, operation: Operation, schemas: dict[str,
     return result
 
 
-def _parameter(param: Any, where: str) -> dict[str, Any]:
+def _parameter(param: Param, where: str) -> dict[str, Any]:
     described = {"description": param.description} if param.description else {}
     return {"name": param.name, "in": where, "required": False, "schema": param.schema, **described}
 

@@ -5,7 +5,7 @@ Handlers carry it with ``@documented(...)``; ``crowd.api.openapi`` reads it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -45,7 +45,7 @@ class Operation:
     query: tuple[Param, ...] = ()
     statuses: tuple[int, ...] = (200,)
     media: tuple[str, ...] = ("application/json",)  # of the success body, by format
-    headers: tuple[Param, ...] = field(default=())
+    headers: tuple[Param, ...] = ()
 
 
 def documented(
