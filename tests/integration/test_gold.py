@@ -128,7 +128,8 @@ async def test_each_worker_meets_the_gold_in_an_order_of_its_own(crowd: Crowd) -
         order = []
         for _ in range(8):
             lease = await crowd.next(worker, pid)
-            assert lease is not None and await gold_of(crowd, lease["assignment_id"])
+            assert lease is not None
+            assert await gold_of(crowd, lease["assignment_id"])
             order.append(lease["data"]["text"])
             await crowd.answer(worker, lease["assignment_id"], right_answer(lease["data"]))
         assert sorted(order) == sorted(f"g {i}" for i in range(8))
