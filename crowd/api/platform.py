@@ -118,11 +118,12 @@ async def parse_rows(request: web.Request, model: type[M]) -> M:
 
 
 def _row_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Name the task row of each problem: ``loc ["tasks", 7, "data"]`` -> row 7."""
+    """Name the row of each problem: ``loc ["tasks", 7, "data"]`` -> row 7
+    (the rows are ``tasks`` of a batch or of gold, or ``predictions``)."""
     rows = []
     for error in errors:
         loc = error["loc"]
-        if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
+        if len(loc) >= 2 and isinstance(loc[1], int):
             field = ".".join(str(part) for part in loc[2:]) or None
             rows.append({"row": loc[1], "field": field, "reason": error["msg"]})
         else:

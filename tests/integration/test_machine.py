@@ -71,18 +71,20 @@ async def test_predictions_in_bulk_are_checked_and_lower_targets(crowd: Crowd) -
     pid = (await crowd.new_project(min_overlap=3, max_overlap=3, gold_rate=0, onboarding_gold_rate=0))["id"]
     await crowd.submit(pid, 2)
     path = f"/api/v1/projects/{pid}/predictions"
-    bad = {
-        "predictions": [
-            {"external_id": "t-0", "model": "m", "label": "cat"},
-            {"external_id": "nope", "model": "m", "label": "cat"},
-            {"external_id": "t-1", "model": "m", "label": "horse"},
-            {"external_id": "t-0", "model": "m", "label": "dog"},
-            {"external_id": "t-1", "model": "m", "label": "cat", "score": 1.5},
-        ]
-    }
-    reply = await crowd.call("POST", path, crowd.platform, bad)
-    assert reply.status == 422
-    assert (await crowd.call("POST", path, crowd.operator, {"predictions": bad["predictions"][:1]})).status == 403
+    good_row = {"external_id": "t-0", "model": "m", "label": "cat"}
+    for bad_row, field in (
+        ({"external_id": "nope", "model": "m", "label": "cat"}, "external_id"),  # no such task
+        ({"external_id": "t-1", "model": "m", "label": "horse"}, "label"),  # no such label
+        ({"external_id": "t-1", "model": "m", "label": "cat", "score": 1.5}, "score"),  # not a probability
+    ):
+        reply = await crowd.call("POST", path, crowd.platform, {"predictions": [good_row, bad_row]})
+        assert (reply.status, reply.body["type"]) == (422, "validation-error"), (bad_row, reply.body)
+        assert [(e["row"], e["field"]) for e in reply.body["errors"]] == [(1, field)], reply.body
+    twice = {"predictions": [good_row, {**good_row, "label": "dog"}]}  # one model, one task, two answers
+    assert (await crowd.call("POST", path, crowd.platform, twice)).status == 422
+    models = await crowd.ok("GET", f"/api/v1/projects/{pid}/models", crowd.platform)
+    assert models["models"] == []  # all or nothing: not even the good first row was stored
+    assert (await crowd.call("POST", path, crowd.operator, {"predictions": [good_row]})).status == 403
     good = {"predictions": [{"external_id": "t-0", "model": m, "label": "cat", "score": 0.9} for m in ("m1", "m2")]}
     assert (await crowd.ok("POST", path, crowd.platform, good)) == {"stored": 2}
     worker = await crowd.new_worker()
