@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -49,7 +50,7 @@ from crowd.consensus.encoding import CodedAnswers, answer_arrays, encode_answers
 from crowd.consensus.majority import MajorityVote
 from crowd.consensus.online import OnlineModel, decide_overlap
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(os.environ.get("CROWD_DATASETS") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 TARGETS = {"max_points_below_crowdkit_ds": 1.0, "mean_accuracy": 0.862, "speedup": 20.0, "iteration_ms": 30.0}
 TARGETS |= {"peak_memory_mb": 400.0}
 

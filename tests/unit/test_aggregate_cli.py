@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from crowd import aggregate
-
-DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+from tests.support.datasets import DATASETS
 
 
 def run(*argv: str) -> int:

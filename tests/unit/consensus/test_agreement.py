@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,11 +31,11 @@ from crowd.consensus.agreement import (
     peer_agreement,
 )
 from crowd.consensus.encoding import encode_answers
+from tests.support.datasets import DATASETS
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
 Answers = tuple[np.ndarray, np.ndarray, np.ndarray, int, int, int]
 
-DATASETS = Path(__file__).resolve().parents[4] / "shared" / "datasets"
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the nominal example:
 # 4 observers (rows) × 12 units (columns), 0 = missing.
