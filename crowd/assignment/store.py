@@ -264,9 +264,9 @@ async def claim_gold(
     public_id: AssignmentId,
     now: datetime,
     expires_at: datetime,
-    reward: tuple[int, bool] = (0, False),
+    reward: tuple[int, bool],
     *,
-    draw: int = 1,
+    draw: int,
 ) -> Offer | None:
     """Lease a gold task this worker has never been given, drawn at random
     (so workers cannot compare notes on "the first gold"). ``draw`` (1 to
