@@ -25,7 +25,14 @@ from crowd.consensus.encoding import (
     encode_gold,
 )
 from crowd.consensus.majority import MajorityVote
-from crowd.consensus.online import UNKNOWN_WORKER, OnlineModel, OverlapDecision, decide_overlap
+from crowd.consensus.online import (
+    EVIDENCE_HALF,
+    UNKNOWN_WORKER,
+    OnlineModel,
+    OverlapDecision,
+    decide_overlap,
+    evidence_weights,
+)
 from crowd.consensus.reliability import (
     expected_accuracy,
     reliability_interval,
@@ -35,6 +42,7 @@ from crowd.consensus.reliability import (
 )
 
 __all__ = [
+    "EVIDENCE_HALF",
     "UNKNOWN_WORKER",
     "Codebook",
     "CodedAnswers",
@@ -49,6 +57,7 @@ __all__ = [
     "em_step",
     "encode_answers",
     "encode_gold",
+    "evidence_weights",
     "expected_accuracy",
     "reliability_interval",
     "soft_agreement",

@@ -11,6 +11,15 @@ log-likelihoods on a fine grid so that its sums are exact). A worker the fit nev
 (index :data:`UNKNOWN_WORKER`, or any index past the fitted matrices) is
 scored with the fit's ``newcomer`` matrix: what the fit's smoothing gives a
 worker without answers, i.e. the crowd's pooled confusion matrix, shrunk.
+
+Deciding when to stop asking, a project may also weigh each answer's
+log-likelihood by how much it knows the worker (:func:`evidence_weights`):
+``n / (n + half)`` for a worker with ``n`` answers in the project. A fitted
+matrix is a point estimate; from a handful of answers it can make a worker
+look near-perfect, and two such workers agreeing would complete a task that
+a crowd of known workers would have contested. Weighted, an answer counts in
+full only from a worker the model has seen many times.
+``bench/dynamic_overlap.py`` measures what that saves.
 """
 
 from __future__ import annotations
@@ -25,6 +34,22 @@ from crowd.consensus.encoding import FloatArray
 
 UNKNOWN_WORKER = -1
 """Worker index for a worker the fitted models do not cover."""
+EVIDENCE_HALF = 30.0
+"""Answers of a worker after which their answers count half in the stopping posterior (:func:`evidence_weights`)."""
+
+
+def evidence_weights(answers: npt.ArrayLike, half: float = EVIDENCE_HALF) -> FloatArray:
+    """``n / (n + half)`` for each count ``n`` of the answering worker's answers: 0 for a stranger, → 1 for a veteran.
+
+    ``half = 0`` weighs every answer in full (the plain posterior).
+    """
+    counts = np.maximum(np.asarray(answers, dtype=np.float64), 0.0)
+    if half == 0:
+        return np.ones_like(counts)
+    if half < 0:
+        raise ValueError("half must be >= 0")
+    weights: FloatArray = counts / (counts + half)
+    return weights
 
 
 @dataclass(frozen=True)
@@ -48,11 +73,19 @@ class OnlineModel:
         """Workers with a fitted matrix (the newcomer row excluded)."""
         return len(self.log_columns) - 1
 
-    def posterior(self, workers: npt.ArrayLike, labels: npt.ArrayLike) -> FloatArray:
-        """The posterior over classes of one task given its answers (parallel index arrays)."""
+    def posterior(
+        self, workers: npt.ArrayLike, labels: npt.ArrayLike, weights: npt.ArrayLike | None = None
+    ) -> FloatArray:
+        """The posterior over classes of one task given its answers (parallel index arrays).
+
+        ``weights`` (one per answer, e.g. :func:`evidence_weights`) scale each
+        answer's log-likelihood; without them every answer counts in full.
+        """
         rows = np.asarray(workers, dtype=np.intp)
         known = (rows >= 0) & (rows < self.n_workers)
         columns = self.log_columns[np.where(known, rows, self.n_workers), np.asarray(labels, dtype=np.intp)]
+        if weights is not None:
+            columns = columns * np.asarray(weights, dtype=np.float64)[:, np.newaxis]
         log_joint = self.log_priors + columns.sum(axis=0)
         scaled = np.exp(log_joint - log_joint.max())
         posterior: FloatArray = scaled / scaled.sum()

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from crowd.consensus.dawid_skene import DawidSkene
-from crowd.consensus.online import UNKNOWN_WORKER, OnlineModel, OverlapDecision, decide_overlap
+from crowd.consensus.online import (
+    UNKNOWN_WORKER,
+    OnlineModel,
+    OverlapDecision,
+    decide_overlap,
+    evidence_weights,
+)
 
 
 def fitted() -> tuple[DawidSkene, np.ndarray, np.ndarray, np.ndarray]:
@@ -28,6 +34,28 @@ def test_online_posterior_equals_the_fit_for_every_task() -> None:
 def test_task_without_answers_gets_the_prior() -> None:
     model, *_ = fitted()
     np.testing.assert_allclose(OnlineModel.of(model.params_).posterior([], []), model.priors_)
+
+
+def test_evidence_weights_grow_from_nothing_to_full_with_a_workers_answers() -> None:
+    np.testing.assert_allclose(evidence_weights([0, 1, 30, 90], 30), [0.0, 1 / 31, 0.5, 0.75])
+    np.testing.assert_array_equal(evidence_weights([0, 5], 0), [1.0, 1.0])  # off: every answer in full
+    assert evidence_weights([], 30).shape == (0,)
+    with pytest.raises(ValueError, match="half"):
+        evidence_weights([1], -1)
+
+
+def test_weights_scale_each_answers_log_likelihood() -> None:
+    model, tasks, workers, labels = fitted()
+    online = OnlineModel.of(model.params_)
+    mine = tasks == 7
+    who, said = workers[mine], labels[mine]
+    plain = online.posterior(who, said)
+    np.testing.assert_array_equal(online.posterior(who, said, np.ones(len(who))), plain)
+    np.testing.assert_allclose(online.posterior(who, said, np.zeros(len(who))), model.priors_)
+    # by hand: prior times each answer's likelihood column raised to its weight
+    weights = np.array([0.25, 0.5, 1.0])
+    expected = model.priors_ * np.prod(model.confusions_[who, :, said] ** weights[:, np.newaxis], axis=0)
+    np.testing.assert_allclose(online.posterior(who, said, weights), expected / expected.sum(), rtol=1e-12)
 
 
 def test_unknown_worker_is_scored_with_the_newcomer_matrix() -> None:
