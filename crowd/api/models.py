@@ -31,6 +31,7 @@ class ProjectSettings(Body):
     min_overlap: Annotated[int, Field(ge=1, le=100)] | None = None
     max_overlap: Annotated[int, Field(ge=1, le=100)] | None = None
     confidence_target: Annotated[float, Field(gt=0, le=1)] | None = None
+    evidence_half: Annotated[int, Field(ge=0, le=10_000)] | None = None
     lease_seconds: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] | None = None
     gold_rate: Share | None = None
     onboarding_tasks: Annotated[int, Field(ge=0, le=10_000)] | None = None
@@ -100,6 +101,7 @@ PROJECT_DEFAULTS: dict[str, Any] = {
     "priority": 0,
     "min_overlap": 3,
     "confidence_target": 0.9,
+    "evidence_half": 0,
     "lease_seconds": 600,
     "gold_rate": 0.1,
     "onboarding_tasks": 10,

@@ -92,6 +92,7 @@ projects = Table(
     Column("min_overlap", Integer(), nullable=False),
     Column("max_overlap", Integer(), nullable=False),
     Column("confidence_target", Float(), nullable=False),
+    Column("evidence_half", Integer(), nullable=False, server_default="0"),
     Column("lease_seconds", Integer(), nullable=False),
     # gold
     Column("gold_rate", Float(), nullable=False),

@@ -30,16 +30,20 @@ def cold_start(n_classes: int, accuracy: float = COLD_START_ACCURACY) -> DSParam
 
 @dataclass(frozen=True, slots=True)
 class Vote:
-    """One answer of a task: the label index and the answering worker's
-    fitted confusion matrix (None if the last fit did not know them)."""
+    """One answer of a task: the label index, the answering worker's fitted
+    confusion matrix (None if the last fit did not know them) and the weight
+    of its log-likelihood (:func:`crowd.consensus.online.evidence_weights`
+    of the worker's answers; 1 for a model)."""
 
     label: int
     confusion: FloatArray | None
+    weight: float = 1.0
 
 
-def task_posterior(model: DSParams, votes: Sequence[Vote]) -> FloatArray:
+def task_posterior(model: DSParams, votes: Sequence[Vote], *, weighted: bool = False) -> FloatArray:
     """The online Dawid-Skene step: this task's posterior under ``model``,
-    each vote scored with its worker's matrix (or the newcomer's)."""
+    each vote scored with its worker's matrix (or the newcomer's) and, if
+    ``weighted``, its log-likelihood scaled by the vote's weight."""
     known = [vote.confusion for vote in votes if vote.confusion is not None]
     confusions = np.stack(known) if known else np.empty((0, *model.newcomer.shape))
     rows, k = [], 0
@@ -47,7 +51,8 @@ def task_posterior(model: DSParams, votes: Sequence[Vote]) -> FloatArray:
         rows.append(k if vote.confusion is not None else UNKNOWN_WORKER)
         k += vote.confusion is not None
     online = OnlineModel.of(DSParams(confusions, model.priors, model.newcomer))
-    return online.posterior(rows, [vote.label for vote in votes])
+    weights = [vote.weight for vote in votes] if weighted else None
+    return online.posterior(rows, [vote.label for vote in votes], weights)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,7 @@ def settle(
     max_overlap: int,
     min_humans: int,
     confidence: float,
+    evidence: FloatArray | None = None,
 ) -> Settlement:
     """Dynamic overlap, decided once the task's human answers have caught
     up with its target (before that it just carries its new posterior).
@@ -81,12 +87,18 @@ def settle(
     (models' included: a trusted model saves human answers) or the human
     votes reached ``max_overlap``; otherwise ask for one more human answer.
     ``votes`` and ``humans`` are what consensus counts; ``answers`` also
-    counts answers of blocked workers whose answers were recollected."""
+    counts answers of blocked workers whose answers were recollected.
+
+    ``evidence``, if given, is the posterior with each vote weighted by how
+    well the project knows its worker: it must then agree on the top label
+    and reach ``confidence`` itself. The task's posterior, label and
+    confidence stay those of ``posterior``."""
     top = int(np.argmax(posterior))
     certainty = float(posterior[top])
     if answers < target_overlap:
         return Settlement(posterior, False, top, certainty, target_overlap)
-    confident = votes >= min_overlap and certainty >= confidence
+    sure = certainty if evidence is None else float(evidence[top]) if int(np.argmax(evidence)) == top else 0.0
+    confident = votes >= min_overlap and sure >= confidence
     if humans >= min_humans and (confident or humans >= max_overlap):
         return Settlement(posterior, True, top, certainty, target_overlap)
     return Settlement(posterior, False, top, certainty, answers + 1)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crowd import metrics
 from crowd.broker import Broker
 from crowd.clock import Clock
-from crowd.consensus import DawidSkene, DSParams, encode_answers, encode_gold
+from crowd.consensus import DawidSkene, DSParams, encode_answers, encode_gold, evidence_weights
 from crowd.db.engine import Database
 from crowd.errors import BrokerUnavailable, Conflict, NotFound
 from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId
@@ -61,7 +61,10 @@ async def on_answer(
     conn: AsyncConnection, project: Project, task_id: TaskId, answers: int, target_overlap: int, now: datetime
 ) -> Settled:
     """Score the task's answers with the current worker models; complete it
-    or raise its target overlap by the dynamic overlap rule. ``answers``
+    or raise its target overlap by the dynamic overlap rule, which with
+    ``evidence_half`` set also asks that the posterior with each human answer
+    weighted by how well the project knows its worker
+    (:func:`~crowd.consensus.online.evidence_weights`) be sure. ``answers``
     counts every answer of the task, those of workers whose answers left
     consensus (recollection) included."""
     model = await _current_model(conn, project)
@@ -73,8 +76,14 @@ async def on_answer(
         without_fast=project.fast_policy == "exclude",
     )
     index = {label: k for k, label in enumerate(project.labels)}
-    votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in [*stored, *machines]]
+    weights = evidence_weights([v.answers or 0 for v in stored], project.evidence_half).tolist()
+    weights += [1.0] * len(machines)  # a model's matrix comes from all its predictions
+    votes = [
+        Vote(index[v.label], _matrix(v.confusion, len(index)), weight)
+        for v, weight in zip([*stored, *machines], weights, strict=True)
+    ]
     posterior = policy.task_posterior(model, votes)
+    evidence = policy.task_posterior(model, votes, weighted=True) if project.evidence_half else None
     outcome = policy.settle(
         posterior,
         votes=len(votes),
@@ -85,6 +94,7 @@ async def on_answer(
         max_overlap=project.max_overlap,
         min_humans=project.min_human_answers,
         confidence=project.confidence_target,
+        evidence=evidence,
     )
     await store.set_posterior(
         conn,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, literal, select, text, union_all, update
+from sqlalchemy import and_, bindparam, func, insert, literal, null, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import (
@@ -31,6 +31,8 @@ class StoredVote:
     worker_id: WorkerId
     label: str
     confusion: list[list[float]] | None
+    answers: int | None = None
+    """The worker's answers in the project (weighs the vote online); None for a model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +84,13 @@ async def task_votes(
     without_fast: bool = False,
 ) -> tuple[list[StoredVote], list[StoredVote]]:
     """The task's human answers and model predictions, each with the fitted
-    confusion matrix of who gave it, in one round trip. Humans blocked on
+    confusion matrix of who gave it (and, for a human, their number of
+    answers in the project), in one round trip. Humans blocked on
     the project (``without_blocked``) or too fast (``without_fast``) are left out."""
     fitted_worker = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
     humans = (
         select(literal(False).label("machine"), answers.c.id.label("rank"), answers.c.worker_id.label("who"),
-               answers.c.label, worker_stats.c.confusion)
+               answers.c.label, worker_stats.c.confusion, worker_stats.c.answers)
         .select_from(answers.outerjoin(worker_stats, fitted_worker))
         .where(answers.c.task_id == task_id)
     )  # fmt: skip
@@ -98,17 +101,17 @@ async def task_votes(
     fitted_model = and_(model_stats.c.project_id == project_id, model_stats.c.model == predictions.c.model)
     machines = (
         select(literal(True).label("machine"), predictions.c.id.label("rank"), predictions.c.model.label("who"),
-               predictions.c.label, model_stats.c.confusion)
+               predictions.c.label, model_stats.c.confusion, null().label("answers"))
         .select_from(predictions.outerjoin(model_stats, fitted_model))
         .where(predictions.c.task_id == task_id)
     )  # fmt: skip
     found: tuple[list[StoredVote], list[StoredVote]] = ([], [])
     query = union_all(humans, machines).order_by("machine", "rank")
-    for machine, _, who, label, confusion in await conn.execute(query):
+    for machine, _, who, label, confusion, count in await conn.execute(query):
         if machine:
             found[1].append(StoredVote(WorkerId(model_worker(who)), label, confusion))
         else:
-            found[0].append(StoredVote(WorkerId(who), label, confusion))
+            found[0].append(StoredVote(WorkerId(who), label, confusion, count or 0))
     return found
 
 

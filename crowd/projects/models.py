@@ -21,6 +21,7 @@ class Project:
     min_overlap: int
     max_overlap: int
     confidence_target: float
+    evidence_half: int
     lease_seconds: int
     gold_rate: float
     onboarding_tasks: int

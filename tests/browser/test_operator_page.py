@@ -55,13 +55,22 @@ async def test_the_operator_changes_settings_and_sees_errors_beside_the_fields(c
 
     # Fixed: saved, and the API says so.
     await max_overlap.fill("5")
+    await page.get_by_label("Answers before a worker counts half").fill("30")
     await page.get_by_label("Show workers the right answer after gold tasks").check()
     await save(page)
     await expect(page.locator("#settings-status")).to_have_text(re.compile("^Saved: "))
     await expect(page.locator("#setting-max_overlap-error")).to_be_hidden()
     stored = await project_settings(crowd, pid)
-    changed = {name: stored[name] for name in ("min_overlap", "max_overlap", "gold_rate", "gold_feedback")}
-    assert changed == {"min_overlap": 4, "max_overlap": 5, "gold_rate": 0.25, "gold_feedback": True}
+    changed = {
+        name: stored[name] for name in ("min_overlap", "max_overlap", "evidence_half", "gold_rate", "gold_feedback")
+    }
+    assert changed == {
+        "min_overlap": 4,
+        "max_overlap": 5,
+        "evidence_half": 30,
+        "gold_rate": 0.25,
+        "gold_feedback": True,
+    }
     await page.get_by_role("button", name="Save settings").click()
     await expect(page.locator("#settings-status")).to_have_text("Nothing changed.")
 

@@ -39,6 +39,27 @@ async def test_agreement_completes_a_task_at_min_overlap(crowd: Crowd) -> None:
     assert result["posterior"]["dog"] == result["confidence"]
 
 
+async def test_with_evidence_half_a_task_completes_early_only_on_known_workers(crowd: Crowd) -> None:
+    """Cold start (3 labels, newcomers 70% accurate): two agreeing answers give
+    dog 0.916, enough for 0.8 in full. Weighted n / (n + 2), worker a's answers
+    count 8/10 once a has labelled all 8 tasks, b's k-th answer k/(k+2):
+    dog needs a weight sum of log 8 / log(0.7/0.15) = 1.35, which b's third
+    answer (0.8 + 0.6) reaches and its second (0.8 + 0.5) does not."""
+    pid = (await crowd.new_project(min_overlap=2, max_overlap=4, confidence_target=0.8, evidence_half=2))["id"]
+    await crowd.submit(pid, 8)
+    a, b, c = await crowd.new_workers("a", "b", "c")
+    for worker in (a, b):
+        for _ in range(8):
+            assert await answer_next(crowd, worker, pid, lambda _: "dog") is not None
+    results = {r["external_id"]: r for r in await crowd.results(pid)}
+    assert [results[f"t-{i}"]["status"] for i in range(8)] == ["open"] * 2 + ["completed"] * 6
+    early = results["t-0"]
+    assert early["answers"] == 2
+    assert early["posterior"]["dog"] == pytest.approx(0.49 / (0.49 + 2 * 0.15**2), abs=1e-6)  # shown in full
+    assert await answer_next(crowd, c, pid, lambda _: "dog") is not None  # the open ones asked for a third
+    assert [r["answers"] for r in await crowd.results(pid)] == [3, 2, 2, 2, 2, 2, 2, 2]
+
+
 async def test_disagreement_asks_for_more_answers_up_to_max_overlap(crowd: Crowd) -> None:
     pid = (await crowd.new_project(min_overlap=2, max_overlap=4, confidence_target=0.95))["id"]
     await crowd.submit(pid, 1)

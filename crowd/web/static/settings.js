@@ -16,6 +16,12 @@ const GROUPS = [
         kind: 'float',
         hint: 'Posterior (0–1) at which a task completes before the maximum.',
       },
+      {
+        name: 'evidence_half',
+        label: 'Answers before a worker counts half',
+        kind: 'int',
+        hint: "For early completion, a worker's answers count n / (n + this), n their answers here; 0: in full.",
+      },
     ],
   },
   {

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -25,9 +27,9 @@ def test_saved_answers_are_shared_between_a_tasks_models() -> None:
     assert model_worker("gpt-x") == "model:gpt-x"
 
 
-def decide(posterior: list[float], **counts: int) -> tuple[bool, int]:
+def decide(posterior: list[float], **counts: Any) -> tuple[bool, int]:
     base = {"min_overlap": 2, "max_overlap": 4, "min_humans": 1, "confidence": 0.9}
-    outcome = settle(np.array(posterior), **{**base, **counts})  # type: ignore[arg-type]
+    outcome = settle(np.array(posterior), **{**base, **counts})
     return outcome.complete, outcome.target_overlap
 
 
@@ -49,6 +51,20 @@ def test_recollected_answers_count_for_slots_not_for_consensus() -> None:
     # but only two votes count, so it is decided on those.
     assert decide([0.95, 0.05], votes=2, humans=2, answers=3, target_overlap=3) == (True, 3)
     assert decide([0.7, 0.3], votes=2, humans=2, answers=3, target_overlap=3) == (False, 4)
+
+
+def test_with_evidence_the_weighted_posterior_must_agree_and_be_sure_too() -> None:
+    counts = {"votes": 2, "humans": 2, "answers": 2, "target_overlap": 2}
+    sure, unsure, other = np.array([0.93, 0.07]), np.array([0.8, 0.2]), np.array([0.45, 0.55])
+    assert decide([0.95, 0.05], **counts, evidence=sure) == (True, 2)
+    assert decide([0.95, 0.05], **counts, evidence=unsure) == (False, 3)
+    assert decide([0.95, 0.05], **counts, evidence=other) == (False, 3)
+    full = {**counts, "votes": 4, "humans": 4, "answers": 4, "target_overlap": 4}
+    assert decide([0.95, 0.05], **full, evidence=unsure) == (True, 4)  # max_overlap ends it regardless
+    outcome = settle(
+        np.array([0.95, 0.05]), **counts, min_overlap=2, max_overlap=4, min_humans=1, confidence=0.9, evidence=sure
+    )
+    assert (outcome.label, outcome.confidence) == (0, 0.95)  # the task shows the plain posterior
 
 
 def test_routing_and_qualification() -> None:
