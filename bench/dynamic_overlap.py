@@ -1,19 +1,26 @@
 """Dynamic overlap replay: how many answers does the dynamic overlap rule save, at what accuracy?
 
-    .venv/bin/python bench/dynamic_overlap.py [--min-overlap 3] [--confidence 0.99] [--refit-share 0.05]
+    .venv/bin/python bench/dynamic_overlap.py [--min-overlap 1] [--confidence 0.99] [--evidence-half 30]
+        [--refit-share 0.05] [--orders N]
 
 On every dataset with at least 5 answers per task (median), the answers are
 revealed as a server would receive them: round by round, each open task gets
 its next answer in file order. After each answer the task's posterior is the
 online Dawid-Skene step with the worker models of the last refit, and the
-dynamic overlap rule decides whether the task is complete (``max_overlap`` is
-the number of answers the dataset has for it). Worker models are refitted
+server's dynamic overlap rule (``crowd.inference.policy.settle``) decides
+whether the task is complete (``max_overlap`` is the number of answers the
+dataset has for it). With ``--evidence-half H`` (the project setting
+``evidence_half``), early completion also needs the posterior with each
+answer weighted ``n / (n + H)``, ``n`` the answers its worker has given so
+far, to reach the confidence target. Worker models are refitted
 (warm start) every ``refit-share`` of the dataset's answers, from revealed
 answers only: nothing is learnt from an answer before it is revealed. At the
 end, one more refit on everything revealed gives the final labels.
 
 Reported per set: the share of answers used, the accuracy of the final refit
-and of the labels at completion, against Dawid-Skene on all answers. File
+and of the labels at completion, against Dawid-Skene on all answers; then,
+in the same run, the same figures for the earlier rule, the plain posterior
+with at least 3 answers (``--baseline-min-overlap``, evidence half 0). File
 order is one order among many, and not a typical one (bluebirds, for one, is
 grouped by worker, so each round is one worker's answers on every task):
 ``--orders N`` also replays each set with every task's answers in ``N``
@@ -37,7 +44,8 @@ from consensus import DATASETS, Dataset
 from report import emit
 
 from crowd.consensus.dawid_skene import DawidSkene, DSParams
-from crowd.consensus.online import OnlineModel, decide_overlap
+from crowd.consensus.online import EVIDENCE_HALF, OnlineModel, evidence_weights
+from crowd.inference.policy import settle
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class Rule:
     min_overlap: int
     confidence_target: float
     refit_share: float
+    evidence_half: float
 
 
 @dataclass
@@ -54,6 +63,7 @@ class Replay:
     data: Dataset
     rule: Rule
     revealed: list[int] = field(default_factory=list)
+    worker_answers: dict[int, int] = field(default_factory=dict)  # answers revealed so far, per worker
     params: DSParams | None = None
     online: OnlineModel | None = None
     labels_at_completion: dict[int, int] = field(default_factory=dict)
@@ -89,7 +99,10 @@ def replay(data: Dataset, rule: Rule, seed: int | None = None) -> Replay:
     for depth in range(max(map(len, queues), default=0)):
         still_open = []
         for task in open_tasks:
-            state.revealed.append(queues[task][depth])
+            answer = queues[task][depth]
+            state.revealed.append(answer)
+            worker = int(data.coded.workers[answer])
+            state.worker_answers[worker] = state.worker_answers.get(worker, 0) + 1
             if len(state.revealed) % refit_every == 0:
                 state.refit()
             if not is_complete(state, task, queues[task][: depth + 1], len(queues[task])):
@@ -101,13 +114,28 @@ def replay(data: Dataset, rule: Rule, seed: int | None = None) -> Replay:
 def is_complete(state: Replay, task: int, seen: list[int], available: int) -> bool:
     assert state.online is not None
     coded = state.data.coded
-    posterior = state.online.posterior(coded.workers[seen], coded.labels[seen])
     rule = state.rule
-    min_overlap = min(rule.min_overlap, available)  # a task with fewer answers completes when they run out
-    decision = decide_overlap(posterior, len(seen), min_overlap, available, rule.confidence_target, len(seen))
-    if decision.complete:
-        state.labels_at_completion[task] = decision.label
-    return decision.complete
+    workers, labels = coded.workers[seen], coded.labels[seen]
+    posterior = state.online.posterior(workers, labels)
+    evidence = None
+    if rule.evidence_half:
+        weights = evidence_weights([state.worker_answers[w] for w in workers.tolist()], rule.evidence_half)
+        evidence = state.online.posterior(workers, labels, weights)
+    outcome = settle(  # the server's rule
+        posterior,
+        votes=len(seen),
+        humans=len(seen),
+        answers=len(seen),
+        target_overlap=len(seen),
+        min_overlap=min(rule.min_overlap, available),  # a task with fewer answers completes when they run out
+        max_overlap=available,
+        min_humans=1,
+        confidence=rule.confidence_target,
+        evidence=evidence,
+    )
+    if outcome.complete:
+        state.labels_at_completion[task] = outcome.label
+    return outcome.complete
 
 
 def bench_dataset(data: Dataset, rule: Rule, orders: int = 0) -> dict[str, Any]:
@@ -134,11 +162,34 @@ def median_overlap(data: Dataset) -> float:
     return float(np.median(np.bincount(data.coded.tasks)))
 
 
-def print_table(rows: list[dict[str, Any]], rule: Rule) -> None:
-    print(
-        f"min_overlap {rule.min_overlap}, confidence_target {rule.confidence_target}, "
-        f"refit every {rule.refit_share:.0%} of the answers\n"
+def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Answers used over all sets, mean accuracies and their difference in points (and for random orders)."""
+    answers = sum(r["answers"] for r in rows)
+    summary = {
+        "share_used": sum(r["answers_used"] for r in rows) / answers,
+        "mean_share_used_per_set": float(np.mean([r["share_used"] for r in rows])),
+        "accuracy_all_answers": float(np.mean([r["accuracy_all_answers"] for r in rows])),
+        "accuracy_final_refit": float(np.mean([r["accuracy_final_refit"] for r in rows])),
+        "accuracy_at_completion": float(np.mean([r["accuracy_at_completion"] for r in rows])),
+    }
+    summary["points"] = (summary["accuracy_final_refit"] - summary["accuracy_all_answers"]) * 100
+    if "shuffled_share_used" in rows[0]:
+        summary["shuffled_share_used"] = sum(r["shuffled_share_used"] * r["answers"] for r in rows) / answers
+        deltas = [r["shuffled_accuracy_final_refit"] - r["accuracy_all_answers"] for r in rows]
+        summary["shuffled_points"] = float(np.mean(deltas)) * 100
+    return summary
+
+
+def describe(rule: Rule) -> str:
+    weighing = f"answers weighted n/(n+{rule.evidence_half:g})" if rule.evidence_half else "answers unweighted"
+    return (
+        f"min_overlap {rule.min_overlap}, confidence_target {rule.confidence_target}, {weighing}, "
+        f"refit every {rule.refit_share:.0%} of the answers"
     )
+
+
+def print_table(rows: list[dict[str, Any]], rule: Rule) -> None:
+    print(describe(rule) + "\n")
     print(f"{'dataset':<17}{'answers':>9}{'used':>8}{'share':>7}{'all':>7}{'dynamic':>9}{'at done':>9}{'Δ pts':>7}")
     for r in rows:
         delta = (r["accuracy_final_refit"] - r["accuracy_all_answers"]) * 100
@@ -147,32 +198,53 @@ def print_table(rows: list[dict[str, Any]], rule: Rule) -> None:
             f"{r['accuracy_all_answers']:>7.3f}{r['accuracy_final_refit']:>9.3f}{r['accuracy_at_completion']:>9.3f}"
             f"{delta:>+7.1f}"
         )
-    used = sum(r["answers_used"] for r in rows) / sum(r["answers"] for r in rows)
-    means = [np.mean([r[key] for r in rows]) for key in ("accuracy_all_answers", "accuracy_final_refit")]
-    at_done = np.mean([r["accuracy_at_completion"] for r in rows])
-    print(f"{'total / mean':<17}{'':>9}{'':>8}{used:>7.0%}{means[0]:>7.3f}{means[1]:>9.3f}{at_done:>9.3f}")
-    print(f"mean share of answers used per set: {np.mean([r['share_used'] for r in rows]):.0%}")
-    if "shuffled_share_used" in rows[0]:
-        shuffled = sum(r["shuffled_share_used"] * r["answers"] for r in rows) / sum(r["answers"] for r in rows)
-        delta = np.mean([r["shuffled_accuracy_final_refit"] - r["accuracy_all_answers"] for r in rows]) * 100
-        print(f"answers in random orders (per task): {shuffled:.0%} of the answers used, {delta:+.2f} points (mean)")
+    total = summarise(rows)
+    print(
+        f"{'total / mean':<17}{'':>9}{'':>8}{total['share_used']:>7.0%}{total['accuracy_all_answers']:>7.3f}"
+        f"{total['accuracy_final_refit']:>9.3f}{total['accuracy_at_completion']:>9.3f}{total['points']:>+7.2f}"
+    )
+    print(f"mean share of answers used per set: {total['mean_share_used_per_set']:.0%}")
+
+
+def print_summary(label: str, total: dict[str, float]) -> None:
+    line = (
+        f"{label:<12}{total['share_used']:>7.1%} of the answers, {total['points']:>+6.2f} points"
+        f" (labels at completion {total['accuracy_at_completion']:.3f})"
+    )
+    if "shuffled_share_used" in total:
+        line += f";  random orders: {total['shuffled_share_used']:>6.1%}, {total['shuffled_points']:>+6.2f} points"
+    print(line)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=DATASETS)
-    parser.add_argument("--min-overlap", type=int, default=3)
+    parser.add_argument("--min-overlap", type=int, default=1)
     parser.add_argument("--confidence", type=float, default=0.99)
+    parser.add_argument("--evidence-half", type=float, default=EVIDENCE_HALF, help="0: every answer counts in full")
+    parser.add_argument("--baseline-min-overlap", type=int, default=3)
     parser.add_argument("--refit-share", type=float, default=0.05)
     parser.add_argument("--orders", type=int, default=0, help="also replay N seeded random answer orders")
     parser.add_argument("--json", type=Path, help="also write the JSON report here")
     args = parser.parse_args()
-    rule = Rule(args.min_overlap, args.confidence, args.refit_share)
+    rule = Rule(args.min_overlap, args.confidence, args.refit_share, args.evidence_half)
+    baseline = Rule(args.baseline_min_overlap, args.confidence, args.refit_share, 0.0)
     folders = sorted(path for path in args.datasets.iterdir() if (path / "answers.csv").is_file())
     sets = [data for data in map(Dataset.load, folders) if median_overlap(data) >= 5]
     rows = [bench_dataset(data, rule, args.orders) for data in sets]
+    baseline_rows = [bench_dataset(data, baseline, args.orders) for data in sets]
     print_table(rows, rule)
-    report = {"rule": rule.__dict__, "datasets": rows}
+    total, baseline_total = summarise(rows), summarise(baseline_rows)
+    print(f"\nagainst all answers (mean accuracy {total['accuracy_all_answers']:.3f}), in the same run:")
+    print_summary("this rule", total)
+    print_summary("baseline", baseline_total)
+    print(f"  (baseline: {describe(baseline)})")
+    report = {
+        "rule": rule.__dict__,
+        "datasets": rows,
+        "summary": total,
+        "baseline": {"rule": baseline.__dict__, "datasets": baseline_rows, "summary": baseline_total},
+    }
     emit(report, args.json)
 
 
