@@ -20,6 +20,7 @@ from crowd.clock import Clock
 from crowd.consensus import DawidSkene, DSParams, encode_answers, encode_gold, evidence_weights
 from crowd.db.engine import Database
 from crowd.errors import BrokerUnavailable, Conflict, NotFound
+from crowd.events import store as events
 from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId
 from crowd.inference import policy, store
 from crowd.inference.policy import Vote
@@ -218,7 +219,7 @@ async def _refit(db: Database, clock: Clock, inputs: _Inputs) -> FitSummary:
         machines = [row for row in rows if str(row["worker_id"]).startswith(MODEL_PREFIX)]
         await store.store_worker_models(conn, project.id, humans, now)
         await store.store_machine_models(conn, project.id, machines, now)
-    written = await _write_posteriors(db, project, inputs, fitted)
+    written = await _write_posteriors(db, project, inputs, fitted, version, now)
     return FitSummary(
         project.id,
         version,
@@ -296,7 +297,11 @@ def _warm_start(inputs: _Inputs, known: list[Any]) -> DSParams | None:
     return DSParams(confusions, np.asarray(previous.priors), np.asarray(previous.newcomer))
 
 
-async def _write_posteriors(db: Database, project: Project, inputs: _Inputs, fitted: _Fitted) -> int:
+async def _write_posteriors(
+    db: Database, project: Project, inputs: _Inputs, fitted: _Fitted, version: int, now: datetime
+) -> int:
+    """Write the refitted posteriors; a completed task whose label the refit
+    changed announces it (``task.relabeled``) in the same transaction."""
     answers_seen: dict[int, int] = {}
     for row in inputs.rows:
         if not row.worker_id.startswith(MODEL_PREFIX):  # tasks count human answers only
@@ -304,12 +309,16 @@ async def _write_posteriors(db: Database, project: Project, inputs: _Inputs, fit
     async with db.read() as conn:
         states = await store.task_states(conn, project.id)
     posteriors = fitted.model.posteriors_
-    updates = []
+    updates: list[dict[str, Any]] = []
+    relabeled: dict[int, str | None] = {}  # completed tasks whose label the refit changes: the label they had
     for i, task_id in enumerate(fitted.task_ids):
         if task_id not in states:  # a gold task
             continue
         top = int(np.argmax(posteriors[i]))
-        completed = states[task_id] == "completed"
+        status, label = states[task_id]
+        completed = status == "completed"
+        if completed and label != project.labels[top]:
+            relabeled[task_id] = label
         updates.append(
             {
                 "task_id": task_id,
@@ -321,9 +330,35 @@ async def _write_posteriors(db: Database, project: Project, inputs: _Inputs, fit
         )
     written = 0
     for start in range(0, len(updates), WRITE_CHUNK):
+        chunk = updates[start : start + WRITE_CHUNK]
         async with db.transaction() as conn:
-            written += await store.store_posteriors(conn, updates[start : start + WRITE_CHUNK])
+            written += await store.store_posteriors(conn, chunk)
+            for item in chunk:
+                if item["task_id"] in relabeled:
+                    await _announce_relabel(conn, project, item, relabeled[item["task_id"]], version, now)
     return written
+
+
+async def _announce_relabel(
+    conn: AsyncConnection, project: Project, row: dict[str, Any], previous: str | None, version: int, now: datetime
+) -> None:
+    """``task.relabeled``, if the refit's label was written (a task that got an
+    answer since the fit keeps its own, newer, posterior)."""
+    task = await projects.task_outcome(conn, row["task_id"])
+    if task.label != row["label"]:
+        return
+    data = {
+        "task": task.external_id,
+        "batch_id": task.batch_id,
+        "label": task.label,
+        "previous_label": previous,
+        "confidence": task.confidence,
+        "posterior": task.posterior,
+        "answers": task.answers,
+        "fit_version": version,
+    }
+    key = f"{events.TASK_RELABELED}:{row['task_id']}:{version}"
+    await events.emit(conn, project.organization_id, project.id, events.TASK_RELABELED, data, now, dedupe_key=key)
 
 
 async def refit_due(db: Database, broker: Broker, clock: Clock) -> int:

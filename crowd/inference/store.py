@@ -343,9 +343,12 @@ async def _pg_store_posteriors(conn: AsyncConnection, rows: Sequence[dict[str, A
     return len((await conn.execute(_PG_STORE_POSTERIORS, params)).all())
 
 
-async def task_states(conn: AsyncConnection, project_id: ProjectId) -> dict[int, str]:
-    query = select(tasks.c.id, tasks.c.status).where(tasks.c.project_id == project_id, tasks.c.is_gold.is_(False))
-    return {row[0]: row[1] for row in await conn.execute(query)}
+async def task_states(conn: AsyncConnection, project_id: ProjectId) -> dict[int, tuple[str, str | None]]:
+    """Status and consensus label of each real task of the project."""
+    query = select(tasks.c.id, tasks.c.status, tasks.c.label).where(
+        tasks.c.project_id == project_id, tasks.c.is_gold.is_(False)
+    )
+    return {row[0]: (row[1], row[2]) for row in await conn.execute(query)}
 
 
 async def projects_due(conn: AsyncConnection) -> list[ProjectId]:

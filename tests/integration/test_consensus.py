@@ -60,6 +60,50 @@ async def test_with_evidence_half_a_task_completes_early_only_on_known_workers(c
     assert [r["answers"] for r in await crowd.results(pid)] == [3, 2, 2, 2, 2, 2, 2, 2]
 
 
+async def test_a_refit_that_changes_a_completed_label_announces_it(crowd: Crowd) -> None:
+    """A 1-1 tie completes as cat (the first label); gold then shows that the
+    dog voter is right every time and the cat voter never: the refit makes it
+    dog and says so once, with the label it had."""
+    pid = (
+        await crowd.new_project(min_overlap=2, max_overlap=2, gold_rate=1.0, onboarding_gold_rate=1.0, min_accuracy=0.0)
+    )["id"]
+    await crowd.submit(pid, 1)
+    keys = ["cat", "dog", "other"] * 2
+    gold = [{"external_id": f"g-{i}", "data": {"key": key}, "label": key} for i, key in enumerate(keys)]
+    assert (await crowd.call("POST", f"/api/v1/projects/{pid}/gold", crowd.platform, {"tasks": gold})).status == 201
+    right, wrong = await crowd.new_workers("right", "wrong")
+
+    def truthful(data: dict[str, Any]) -> str:  # this test's gold carries its key; the real task: dog
+        return str(data.get("key", "dog"))
+
+    def off_by_one(data: dict[str, Any]) -> str:  # every gold answer wrong; the real task: cat
+        return {"cat": "dog", "dog": "other", "other": "cat"}[data["key"]] if "key" in data else "cat"
+
+    for worker, choose in ((right, truthful), (wrong, off_by_one)):
+        for _ in range(len(keys) + 1):  # every gold task first (gold rate 1), then the real one
+            assert await answer_next(crowd, worker, pid, choose) is not None
+    assert (await result_of(crowd, pid, "t-0"))["label"] == "cat"
+
+    await crowd.ok("POST", f"/api/v1/projects/{pid}/consensus", crowd.operator)
+    result = await result_of(crowd, pid, "t-0")
+    assert (result["status"], result["label"]) == ("completed", "dog")
+    feed = await crowd.ok("GET", f"/api/v1/projects/{pid}/events", crowd.platform)
+    relabels = [e["data"] for e in feed["items"] if e["type"] == "task.relabeled"]
+    assert len(relabels) == 1
+    assert {k: relabels[0][k] for k in ("task", "label", "previous_label", "answers")} == {
+        "task": "t-0",
+        "label": "dog",
+        "previous_label": "cat",
+        "answers": 2,
+    }
+    assert relabels[0]["confidence"] == result["confidence"]
+    assert relabels[0]["posterior"] == result["posterior"]
+
+    await crowd.ok("POST", f"/api/v1/projects/{pid}/consensus", crowd.operator)  # the label stays: nothing new
+    feed = await crowd.ok("GET", f"/api/v1/projects/{pid}/events", crowd.platform)
+    assert [e["type"] for e in feed["items"]].count("task.relabeled") == 1
+
+
 async def test_disagreement_asks_for_more_answers_up_to_max_overlap(crowd: Crowd) -> None:
     pid = (await crowd.new_project(min_overlap=2, max_overlap=4, confidence_target=0.95))["id"]
     await crowd.submit(pid, 1)
