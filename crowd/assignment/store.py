@@ -225,25 +225,28 @@ async def claim(
 async def _sqlite_claim(
     conn: AsyncConnection, params: dict[str, Any], candidate: str
 ) -> tuple[TaskId, dict[str, Any]] | None:
-    task_id = (await conn.execute(text(candidate), params)).scalar()
+    task_id = (await conn.execute(_texts(candidate), params)).scalar()
     if task_id is None:
         return None
-    await conn.execute(update(tasks).where(tasks.c.id == task_id).values(lease_count=tasks.c.lease_count + 1))
-    await conn.execute(
-        insert(assignments).values(
-            public_id=params["public_id"],
-            project_id=params["project_id"],
-            task_id=task_id,
-            worker_id=params["worker_id"],
-            status=LEASED,
-            issued_at=params["now"],
-            expires_at=params["expires_at"],
-            reward=params["reward"],
-            reserved=params["reserved"],
-        )
-    )
-    data: dict[str, Any] = (await conn.execute(select(tasks.c.data).where(tasks.c.id == task_id))).scalar_one()
+    await conn.execute(_TAKE_SLOT, {"task_id": task_id})
+    lease = {key: params[key] for key in ("public_id", "project_id", "worker_id", "expires_at", "reward", "reserved")}
+    await conn.execute(_INSERT_LEASE, {**lease, "task_id": task_id, "status": LEASED, "issued_at": params["now"]})
+    data: dict[str, Any] = (await conn.execute(_TASK_DATA, {"task_id": task_id})).scalar_one()
     return TaskId(task_id), data
+
+
+_TAKE_SLOT = update(tasks).where(tasks.c.id == bindparam("task_id")).values(lease_count=tasks.c.lease_count + 1)
+_INSERT_LEASE = insert(assignments)
+_TASK_DATA = select(tasks.c.data).where(tasks.c.id == bindparam("task_id"))
+_TEXTS: dict[str, Any] = {}
+
+
+def _texts(sql: str) -> Any:
+    """``text(sql)``, built once per SQL string."""
+    statement = _TEXTS.get(sql)
+    if statement is None:
+        statement = _TEXTS[sql] = text(sql)
+    return statement
 
 
 async def real_work_available(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> bool:
@@ -376,27 +379,12 @@ async def live_lease(
     conn: AsyncConnection, worker_id: WorkerId, now: datetime, project_id: ProjectId | None = None
 ) -> Offer | None:
     """The worker's unexpired lease (in the project, if given)."""
-    query = (
-        select(
-            assignments.c.public_id,
-            assignments.c.project_id,
-            assignments.c.expires_at,
-            tasks.c.data,
-            assignments.c.task_id,
-            assignments.c.suggestion,
-        )
-        .join(tasks, tasks.c.id == assignments.c.task_id)
-        .where(
-            assignments.c.worker_id == worker_id,
-            assignments.c.status == LEASED,
-            assignments.c.expires_at > now,
-        )
-        .order_by(assignments.c.expires_at)
-        .limit(1)
-    )
-    if project_id is not None:
-        query = query.where(assignments.c.project_id == project_id)
-    row = (await conn.execute(query)).first()
+    params = {"worker_id": worker_id, "now": now}
+    if project_id is None:
+        found = await conn.execute(_LIVE_LEASE, params)
+    else:
+        found = await conn.execute(_LIVE_LEASE_IN, {**params, "project_id": project_id})
+    row = found.first()
     if row is None:
         return None
     return Offer(
@@ -409,25 +397,50 @@ async def live_lease(
     )
 
 
+_LIVE_LEASE = (
+    select(
+        assignments.c.public_id,
+        assignments.c.project_id,
+        assignments.c.expires_at,
+        tasks.c.data,
+        assignments.c.task_id,
+        assignments.c.suggestion,
+    )
+    .join(tasks, tasks.c.id == assignments.c.task_id)
+    .where(
+        assignments.c.worker_id == bindparam("worker_id"),
+        assignments.c.status == LEASED,
+        assignments.c.expires_at > bindparam("now"),
+    )
+    .order_by(assignments.c.expires_at)
+    .limit(1)
+)
+_LIVE_LEASE_IN = _LIVE_LEASE.where(assignments.c.project_id == bindparam("project_id"))
+
+
 async def assignment_for_update(conn: AsyncConnection, public_id: str, worker_id: WorkerId) -> Assignment | None:
     """The worker's assignment, locked; None if it is not theirs."""
-    query = (
-        select(assignments)
-        .where(assignments.c.public_id == public_id, assignments.c.worker_id == worker_id)
-        .with_for_update()
-    )
-    row = (await conn.execute(query)).mappings().first()
+    row = (await conn.execute(_ASSIGNMENT, {"public_id": public_id, "worker_id": worker_id})).mappings().first()
     return _assignment(row) if row else None
 
 
+_ASSIGNMENT = (
+    select(assignments)
+    .where(assignments.c.public_id == bindparam("public_id"), assignments.c.worker_id == bindparam("worker_id"))
+    .with_for_update()
+)
+
+
 async def task_slots_for_update(conn: AsyncConnection, task_id: TaskId) -> Slots:
-    query = (
-        select(tasks.c.status, tasks.c.answer_count, tasks.c.lease_count, tasks.c.target_overlap)
-        .where(tasks.c.id == task_id)
-        .with_for_update()
-    )
-    row = (await conn.execute(query)).one()
+    row = (await conn.execute(_SLOTS, {"task_id": task_id})).one()
     return Slots(row.status == "open", row.answer_count, row.lease_count, row.target_overlap)
+
+
+_SLOTS = (
+    select(tasks.c.status, tasks.c.answer_count, tasks.c.lease_count, tasks.c.target_overlap)
+    .where(tasks.c.id == bindparam("task_id"))
+    .with_for_update()
+)
 
 
 async def record_answer(
@@ -436,54 +449,52 @@ async def record_answer(
     """Store the answer, close the assignment and count it on the task; the
     answer takes over the lease's slot (``held_slot``) or a free one."""
     duration_ms = max(0, int((now - assignment.issued_at).total_seconds() * 1000))
-    inserted = await conn.execute(
-        insert(answers)
-        .values(
-            assignment_id=assignment.id,
-            project_id=assignment.project_id,
-            task_id=assignment.task_id,
-            worker_id=assignment.worker_id,
-            label=label,
-            duration_ms=duration_ms,
-            fast=fast,
-            created_at=now,
-        )
-        .returning(answers.c.id)
-    )
-    answer_id = int(inserted.scalar_one())
+    values = {
+        "assignment_id": assignment.id,
+        "project_id": assignment.project_id,
+        "task_id": assignment.task_id,
+        "worker_id": assignment.worker_id,
+        "label": label,
+        "duration_ms": duration_ms,
+        "fast": fast,
+        "created_at": now,
+    }
+    answer_id = int((await conn.execute(_INSERT_ANSWER, values)).scalar_one())
     await _close(conn, assignment, ANSWERED, now)
     if not assignment.is_gold:  # gold rows are never updated: no overlap to count
-        counts: dict[str, Any] = {"answer_count": tasks.c.answer_count + 1}
-        if held_slot:
-            counts["lease_count"] = tasks.c.lease_count - 1
-        await conn.execute(update(tasks).where(tasks.c.id == assignment.task_id).values(**counts))
+        await conn.execute(_COUNT_IN_SLOT if held_slot else _COUNT, {"task_id": assignment.task_id})
     return StoredAnswer(answer_id, label, now)
+
+
+_INSERT_ANSWER = insert(answers).returning(answers.c.id)
+_THIS_TASK = tasks.c.id == bindparam("task_id")
+_COUNT = update(tasks).where(_THIS_TASK).values(answer_count=tasks.c.answer_count + 1)
+_COUNT_IN_SLOT = _COUNT.values(lease_count=tasks.c.lease_count - 1)  # the answer takes over its lease's slot
+_FREE_SLOT = update(tasks).where(_THIS_TASK).values(lease_count=tasks.c.lease_count - 1)
+_CLOSE = update(assignments).where(assignments.c.id == bindparam("assignment_id"))
+_RELEASE = _CLOSE.values(reserved=False)
 
 
 async def release_lease(conn: AsyncConnection, assignment: Assignment, status: str, now: datetime) -> None:
     """Close a live lease without an answer (skip): its slot is free again
     (the caller gives its reserved reward back to the budget)."""
-    await conn.execute(
-        update(assignments)
-        .where(assignments.c.id == assignment.id)
-        .values(status=status, closed_at=now, reserved=False)
-    )
+    await conn.execute(_RELEASE, {"assignment_id": assignment.id, "status": status, "closed_at": now})
     if not assignment.is_gold:
-        await conn.execute(
-            update(tasks).where(tasks.c.id == assignment.task_id).values(lease_count=tasks.c.lease_count - 1)
-        )
+        await conn.execute(_FREE_SLOT, {"task_id": assignment.task_id})
 
 
 async def _close(conn: AsyncConnection, assignment: Assignment, status: str, now: datetime) -> None:
-    await conn.execute(
-        update(assignments).where(assignments.c.id == assignment.id).values(status=status, closed_at=now)
-    )
+    await conn.execute(_CLOSE, {"assignment_id": assignment.id, "status": status, "closed_at": now})
 
 
 async def answer_of(conn: AsyncConnection, assignment_id: int) -> StoredAnswer:
-    query = select(answers.c.id, answers.c.label, answers.c.created_at).where(answers.c.assignment_id == assignment_id)
-    row = (await conn.execute(query)).one()
+    row = (await conn.execute(_ANSWER_OF, {"assignment_id": assignment_id})).one()
     return StoredAnswer(row.id, row.label, row.created_at)
+
+
+_ANSWER_OF = select(answers.c.id, answers.c.label, answers.c.created_at).where(
+    answers.c.assignment_id == bindparam("assignment_id")
+)
 
 
 async def closed_at(conn: AsyncConnection, assignment_id: int) -> datetime:

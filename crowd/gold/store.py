@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import answers, assignments, tasks, worker_stats
@@ -32,25 +32,31 @@ class GoldTask:
 
 async def standing(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> tuple[Standing, bool]:
     """The worker's record in the project and whether they are blocked there."""
-    query = select(
-        worker_stats.c.answers,
-        worker_stats.c.gold_answers,
-        worker_stats.c.gold_correct,
-        worker_stats.c.reliability_low,
-        worker_stats.c.reliability_high,
-        worker_stats.c.reliability,
-        worker_stats.c.blocked,
-    ).where(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == worker_id)
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_STANDING, {"project_id": project_id, "worker_id": worker_id})).first()
     if row is None:
         return Standing(), False
     return Standing(*row[:6]), bool(row[6])
 
 
+_STANDING = select(
+    worker_stats.c.answers,
+    worker_stats.c.gold_answers,
+    worker_stats.c.gold_correct,
+    worker_stats.c.reliability_low,
+    worker_stats.c.reliability_high,
+    worker_stats.c.reliability,
+    worker_stats.c.blocked,
+).where(worker_stats.c.project_id == bindparam("project_id"), worker_stats.c.worker_id == bindparam("worker_id"))
+
+
 async def gold_key(conn: AsyncConnection, task_id: TaskId) -> GoldKey:
-    query = select(tasks.c.gold_label, tasks.c.gold_explanation).where(tasks.c.id == task_id, tasks.c.is_gold.is_(True))
-    label, explanation = (await conn.execute(query)).one()
+    label, explanation = (await conn.execute(_GOLD_KEY, {"task_id": task_id})).one()
     return GoldKey(label, explanation)
+
+
+_GOLD_KEY = select(tasks.c.gold_label, tasks.c.gold_explanation).where(
+    tasks.c.id == bindparam("task_id"), tasks.c.is_gold.is_(True)
+)
 
 
 async def existing_gold(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, literal, null, select, text, union_all, update
+from sqlalchemy import Table, and_, bindparam, func, insert, literal, null, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import (
@@ -21,7 +22,7 @@ from crowd.db.schema import (
     worker_stats,
     workers,
 )
-from crowd.db.upsert import insert_for
+from crowd.db.upsert import PerDialect, insert_for
 from crowd.ids import ProjectId, TaskId, WorkerId
 from crowd.machine.policy import MODEL_PREFIX, model_worker
 
@@ -87,12 +88,27 @@ async def task_votes(
     confusion matrix of who gave it (and, for a human, their number of
     answers in the project), in one round trip. Humans blocked on
     the project (``without_blocked``) or too fast (``without_fast``) are left out."""
+    found: tuple[list[StoredVote], list[StoredVote]] = ([], [])
+    query = _votes_query(without_blocked, without_fast)
+    for machine, _, who, label, confusion, count in await conn.execute(
+        query, {"project_id": project_id, "task_id": task_id}
+    ):
+        if machine:
+            found[1].append(StoredVote(WorkerId(model_worker(who)), label, confusion))
+        else:
+            found[0].append(StoredVote(WorkerId(who), label, confusion, count or 0))
+    return found
+
+
+@cache
+def _votes_query(without_blocked: bool, without_fast: bool) -> Any:
+    project_id: Any = bindparam("project_id")
     fitted_worker = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
     humans = (
         select(literal(False).label("machine"), answers.c.id.label("rank"), answers.c.worker_id.label("who"),
                answers.c.label, worker_stats.c.confusion, worker_stats.c.answers)
         .select_from(answers.outerjoin(worker_stats, fitted_worker))
-        .where(answers.c.task_id == task_id)
+        .where(answers.c.task_id == bindparam("task_id"))
     )  # fmt: skip
     if without_blocked:
         humans = humans.where(worker_stats.c.blocked.is_not(True))
@@ -103,32 +119,27 @@ async def task_votes(
         select(literal(True).label("machine"), predictions.c.id.label("rank"), predictions.c.model.label("who"),
                predictions.c.label, model_stats.c.confusion, null().label("answers"))
         .select_from(predictions.outerjoin(model_stats, fitted_model))
-        .where(predictions.c.task_id == task_id)
+        .where(predictions.c.task_id == bindparam("task_id"))
     )  # fmt: skip
-    found: tuple[list[StoredVote], list[StoredVote]] = ([], [])
-    query = union_all(humans, machines).order_by("machine", "rank")
-    for machine, _, who, label, confusion, count in await conn.execute(query):
-        if machine:
-            found[1].append(StoredVote(WorkerId(model_worker(who)), label, confusion))
-        else:
-            found[0].append(StoredVote(WorkerId(who), label, confusion, count or 0))
-    return found
+    return union_all(humans, machines).order_by("machine", "rank")
 
 
 async def latest_fit(conn: AsyncConnection, project_id: ProjectId) -> StoredFit | None:
-    query = (
-        select(
-            consensus_fits.c.version,
-            consensus_fits.c.last_answer_id,
-            consensus_fits.c.priors,
-            consensus_fits.c.newcomer,
-        )
-        .where(consensus_fits.c.project_id == project_id)
-        .order_by(consensus_fits.c.version.desc())
-        .limit(1)
-    )
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_LATEST_FIT, {"project_id": project_id})).first()
     return StoredFit(*row) if row else None
+
+
+_LATEST_FIT = (
+    select(
+        consensus_fits.c.version,
+        consensus_fits.c.last_answer_id,
+        consensus_fits.c.priors,
+        consensus_fits.c.newcomer,
+    )
+    .where(consensus_fits.c.project_id == bindparam("project_id"))
+    .order_by(consensus_fits.c.version.desc())
+    .limit(1)
+)
 
 
 async def count_answer(
@@ -151,14 +162,21 @@ async def count_answer(
         "fast_answers": int(fast),
         "updated_at": now,
     }
-    increments = {
-        "answers": worker_stats.c.answers + 1,
-        "gold_answers": worker_stats.c.gold_answers + gold,
-        "gold_correct": worker_stats.c.gold_correct + correct,
-        "fast_answers": worker_stats.c.fast_answers + int(fast),
-        "updated_at": now,
-    }
-    await _upsert(conn, values, increments)
+    await conn.execute(_COUNT_ANSWER(conn), values)
+
+
+def _count_answer(insert_into: Callable[[Table], Any]) -> Any:
+    """Insert the worker's first count, or add the new one to theirs."""
+    statement = insert_into(worker_stats)
+    new = statement.excluded
+    counted = ("answers", "gold_answers", "gold_correct", "fast_answers")
+    return statement.on_conflict_do_update(
+        index_elements=[worker_stats.c.project_id, worker_stats.c.worker_id],
+        set_={name: worker_stats.c[name] + new[name] for name in counted} | {"updated_at": new.updated_at},
+    )
+
+
+_COUNT_ANSWER = PerDialect(_count_answer)
 
 
 async def _upsert(conn: AsyncConnection, values: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -180,13 +198,20 @@ async def set_posterior(
     """Store the task's posterior and top probability (``confidence``); with
     an ``outcome`` (label, confidence) the task completes."""
     values: dict[str, Any] = {
+        "task_id": task_id,
         "posterior": posterior,
         "target_overlap": target_overlap,
         "confidence": max(posterior.values()) if posterior else None,
     }
-    if outcome is not None:
-        values.update(status="completed", label=outcome[0], confidence=outcome[1], completed_at=now)
-    await conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
+    if outcome is None:
+        await conn.execute(_SET_POSTERIOR, values)
+    else:
+        label, confidence = outcome
+        await conn.execute(_COMPLETE, {**values, "label": label, "confidence": confidence, "completed_at": now})
+
+
+_SET_POSTERIOR = update(tasks).where(tasks.c.id == bindparam("task_id"))
+_COMPLETE = _SET_POSTERIOR.values(status="completed")
 
 
 # full fits -----------------------------------------------------------------

@@ -20,38 +20,42 @@ from crowd.db.schema import (
     tasks,
     worker_stats,
 )
-from crowd.db.upsert import insert_for
+from crowd.db.upsert import PerDialect
 from crowd.ids import ProjectId, TaskId, WorkerId
 from crowd.payments.ledger import AccountType, Kind, Transaction
+
+_POST = PerDialect(
+    lambda insert_into: (
+        insert_into(ledger_transactions)
+        .on_conflict_do_nothing(index_elements=[ledger_transactions.c.idempotency_key])
+        .returning(ledger_transactions.c.id)
+    )
+)
+_INSERT_ENTRIES = insert(ledger_entries)
 
 
 async def post(conn: AsyncConnection, tx: Transaction, now: datetime, *, due_at: datetime | None = None) -> int | None:
     """Post a balanced transaction; its id, or None if its idempotency key
     was posted before (a retry: nothing is written twice). ``due_at``: when
     a reward approves itself."""
-    statement = (
-        insert_for(conn, ledger_transactions)
-        .values(
-            idempotency_key=tx.key,
-            kind=tx.kind.value,
-            organization_id=tx.organization_id,
-            project_id=tx.project_id,
-            worker_id=tx.worker_id,
-            answer_id=tx.answer_id,
-            settles=tx.settles,
-            payout_run_id=tx.payout_run_id,
-            currency=tx.currency,
-            created_at=now,
-            due_at=due_at,
-        )
-        .on_conflict_do_nothing(index_elements=[ledger_transactions.c.idempotency_key])
-        .returning(ledger_transactions.c.id)
-    )
-    tx_id = (await conn.execute(statement)).scalar()
+    values = {
+        "idempotency_key": tx.key,
+        "kind": tx.kind.value,
+        "organization_id": tx.organization_id,
+        "project_id": tx.project_id,
+        "worker_id": tx.worker_id,
+        "answer_id": tx.answer_id,
+        "settles": tx.settles,
+        "payout_run_id": tx.payout_run_id,
+        "currency": tx.currency,
+        "created_at": now,
+        "due_at": due_at,
+    }
+    tx_id = (await conn.execute(_POST(conn), values)).scalar()
     if tx_id is None:
         return None
     await conn.execute(
-        insert(ledger_entries),
+        _INSERT_ENTRIES,
         [
             {
                 "transaction_id": tx_id,

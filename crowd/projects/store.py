@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, RowMapping, and_, case, func, insert, literal, select, text, update
+from sqlalchemy import ColumnElement, RowMapping, and_, bindparam, case, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import answers, batches, projects, tasks
@@ -33,11 +33,18 @@ async def project_by_id(
 ) -> Project | None:
     """The project, or None if it does not exist or belongs to another
     organization (callers answer 404 either way: existence is not leaked)."""
-    query = select(projects).where(projects.c.id == project_id)
-    if organization_id is not None:
-        query = query.where(projects.c.organization_id == organization_id)
-    row = (await conn.execute(query)).mappings().first()
+    if organization_id is None:
+        found = await conn.execute(_PROJECT, {"project_id": project_id})
+    else:
+        found = await conn.execute(
+            _ORGANIZATION_PROJECT, {"project_id": project_id, "organization_id": organization_id}
+        )
+    row = found.mappings().first()
     return _project(row) if row else None
+
+
+_PROJECT = select(projects).where(projects.c.id == bindparam("project_id"))
+_ORGANIZATION_PROJECT = _PROJECT.where(projects.c.organization_id == bindparam("organization_id"))
 
 
 async def projects_of(conn: AsyncConnection, organization_id: OrganizationId) -> list[Project]:
