@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import BigInteger, RowMapping, bindparam, func, insert, select, text, update
@@ -238,15 +239,7 @@ async def _sqlite_claim(
 _TAKE_SLOT = update(tasks).where(tasks.c.id == bindparam("task_id")).values(lease_count=tasks.c.lease_count + 1)
 _INSERT_LEASE = insert(assignments)
 _TASK_DATA = select(tasks.c.data).where(tasks.c.id == bindparam("task_id"))
-_TEXTS: dict[str, Any] = {}
-
-
-def _texts(sql: str) -> Any:
-    """``text(sql)``, built once per SQL string."""
-    statement = _TEXTS.get(sql)
-    if statement is None:
-        statement = _TEXTS[sql] = text(sql)
-    return statement
+_texts = cache(text)  # each claim's SQL, built once
 
 
 async def real_work_available(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> bool:

@@ -333,32 +333,37 @@ async def _write_posteriors(
         chunk = updates[start : start + WRITE_CHUNK]
         async with db.transaction() as conn:
             written += await store.store_posteriors(conn, chunk)
-            for item in chunk:
-                if item["task_id"] in relabeled:
-                    await _announce_relabel(conn, project, item, relabeled[item["task_id"]], version, now)
+            changed = {item["task_id"]: item["label"] for item in chunk if item["task_id"] in relabeled}
+            if changed:
+                await _announce_relabels(conn, project, changed, relabeled, version, now)
     return written
 
 
-async def _announce_relabel(
-    conn: AsyncConnection, project: Project, row: dict[str, Any], previous: str | None, version: int, now: datetime
+async def _announce_relabels(
+    conn: AsyncConnection,
+    project: Project,
+    labels: dict[int, str],
+    previous: dict[int, str | None],
+    version: int,
+    now: datetime,
 ) -> None:
-    """``task.relabeled``, if the refit's label was written (a task that got an
-    answer since the fit keeps its own, newer, posterior)."""
-    task = await projects.task_outcome(conn, row["task_id"])
-    if task.label != row["label"]:
-        return
-    data = {
-        "task": task.external_id,
-        "batch_id": task.batch_id,
-        "label": task.label,
-        "previous_label": previous,
-        "confidence": task.confidence,
-        "posterior": task.posterior,
-        "answers": task.answers,
-        "fit_version": version,
-    }
-    key = f"{events.TASK_RELABELED}:{row['task_id']}:{version}"
-    await events.emit(conn, project.organization_id, project.id, events.TASK_RELABELED, data, now, dedupe_key=key)
+    """``task.relabeled`` for each task whose refitted ``labels`` were written
+    (a task that got an answer since the fit keeps its own, newer, posterior)."""
+    for task_id, task in (await projects.task_outcomes(conn, list(labels))).items():
+        if task.label != labels[task_id]:
+            continue
+        data = {
+            "task": task.external_id,
+            "batch_id": task.batch_id,
+            "label": task.label,
+            "previous_label": previous[task_id],
+            "confidence": task.confidence,
+            "posterior": task.posterior,
+            "answers": task.answers,
+            "fit_version": version,
+        }
+        key = f"{events.TASK_RELABELED}:{task_id}:{version}"
+        await events.emit(conn, project.organization_id, project.id, events.TASK_RELABELED, data, now, dedupe_key=key)
 
 
 async def refit_due(db: Database, broker: Broker, clock: Clock) -> int:

@@ -256,15 +256,24 @@ class TaskOutcome:
 
 
 async def task_outcome(conn: AsyncConnection, task_id: TaskId) -> TaskOutcome:
-    query = select(
-        tasks.c.external_id,
-        tasks.c.batch_id,
-        tasks.c.label,
-        tasks.c.confidence,
-        tasks.c.posterior,
-        tasks.c.answer_count,
-    ).where(tasks.c.id == task_id)
-    return TaskOutcome(*(await conn.execute(query)).one())
+    return TaskOutcome(*(await conn.execute(_OUTCOME_OF, {"task_id": task_id})).one())
+
+
+async def task_outcomes(conn: AsyncConnection, task_ids: Sequence[int]) -> dict[int, TaskOutcome]:
+    """:func:`task_outcome` of many tasks in one statement."""
+    query = _OUTCOME.add_columns(tasks.c.id).where(tasks.c.id.in_(task_ids))
+    return {row[-1]: TaskOutcome(*row[:-1]) for row in await conn.execute(query)}
+
+
+_OUTCOME = select(
+    tasks.c.external_id,
+    tasks.c.batch_id,
+    tasks.c.label,
+    tasks.c.confidence,
+    tasks.c.posterior,
+    tasks.c.answer_count,
+)
+_OUTCOME_OF = _OUTCOME.where(tasks.c.id == bindparam("task_id"))
 
 
 async def batch_finished(conn: AsyncConnection, batch_id: str) -> bool:
