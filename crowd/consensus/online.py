@@ -35,7 +35,8 @@ from crowd.consensus.encoding import FloatArray
 UNKNOWN_WORKER = -1
 """Worker index for a worker the fitted models do not cover."""
 EVIDENCE_HALF = 30.0
-"""Answers of a worker after which their answers count half in the stopping posterior (:func:`evidence_weights`)."""
+"""Default ``half`` of :func:`evidence_weights`: after 30 answers a worker's answers count half (a project's
+``evidence_half`` setting is 0, off, unless the operator sets it)."""
 
 
 def evidence_weights(answers: npt.ArrayLike, half: float = EVIDENCE_HALF) -> FloatArray:

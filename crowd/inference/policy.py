@@ -97,7 +97,9 @@ def settle(
     certainty = float(posterior[top])
     if answers < target_overlap:
         return Settlement(posterior, False, top, certainty, target_overlap)
-    sure = certainty if evidence is None else float(evidence[top]) if int(np.argmax(evidence)) == top else 0.0
+    sure = certainty
+    if evidence is not None:  # the weighted posterior must back the same label
+        sure = float(evidence[top]) if int(np.argmax(evidence)) == top else 0.0
     confident = votes >= min_overlap and sure >= confidence
     if humans >= min_humans and (confident or humans >= max_overlap):
         return Settlement(posterior, True, top, certainty, target_overlap)
