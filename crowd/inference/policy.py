@@ -30,20 +30,17 @@ def cold_start(n_classes: int, accuracy: float = COLD_START_ACCURACY) -> DSParam
 
 @dataclass(frozen=True, slots=True)
 class Vote:
-    """One answer of a task: the label index, the answering worker's fitted
-    confusion matrix (None if the last fit did not know them) and the weight
-    of its log-likelihood (:func:`crowd.consensus.online.evidence_weights`
-    of the worker's answers; 1 for a model)."""
+    """One answer of a task: the label index and the answering worker's
+    fitted confusion matrix (None if the last fit did not know them)."""
 
     label: int
     confusion: FloatArray | None
-    weight: float = 1.0
 
 
-def task_posterior(model: DSParams, votes: Sequence[Vote], *, weighted: bool = False) -> FloatArray:
+def task_posterior(model: DSParams, votes: Sequence[Vote], weights: Sequence[float] | None = None) -> FloatArray:
     """The online Dawid-Skene step: this task's posterior under ``model``,
-    each vote scored with its worker's matrix (or the newcomer's) and, if
-    ``weighted``, its log-likelihood scaled by the vote's weight."""
+    each vote scored with its worker's matrix (or the newcomer's) and, with
+    ``weights`` (one per vote), its log-likelihood scaled by its weight."""
     known = [vote.confusion for vote in votes if vote.confusion is not None]
     confusions = np.stack(known) if known else np.empty((0, *model.newcomer.shape))
     rows, k = [], 0
@@ -51,7 +48,6 @@ def task_posterior(model: DSParams, votes: Sequence[Vote], *, weighted: bool = F
         rows.append(k if vote.confusion is not None else UNKNOWN_WORKER)
         k += vote.confusion is not None
     online = OnlineModel.of(DSParams(confusions, model.priors, model.newcomer))
-    weights = [vote.weight for vote in votes] if weighted else None
     return online.posterior(rows, [vote.label for vote in votes], weights)
 
 

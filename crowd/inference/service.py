@@ -77,14 +77,13 @@ async def on_answer(
         without_fast=project.fast_policy == "exclude",
     )
     index = {label: k for k, label in enumerate(project.labels)}
-    weights = evidence_weights([v.answers or 0 for v in stored], project.evidence_half).tolist()
-    weights += [1.0] * len(machines)  # a model's matrix comes from all its predictions
-    votes = [
-        Vote(index[v.label], _matrix(v.confusion, len(index)), weight)
-        for v, weight in zip([*stored, *machines], weights, strict=True)
-    ]
+    votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in [*stored, *machines]]
     posterior = policy.task_posterior(model, votes)
-    evidence = policy.task_posterior(model, votes, weighted=True) if project.evidence_half else None
+    evidence = None
+    if project.evidence_half:
+        weights = evidence_weights([v.answers or 0 for v in stored], project.evidence_half).tolist()
+        weights += [1.0] * len(machines)  # a model's matrix comes from all its predictions
+        evidence = policy.task_posterior(model, votes, weights)
     outcome = policy.settle(
         posterior,
         votes=len(votes),
