@@ -28,7 +28,6 @@ from crowd.errors import (
     WorkerBlocked,
 )
 from crowd.events import store as events
-from crowd.gold import store as gold
 from crowd.gold.policy import gold_share
 from crowd.gold.service import settings_of
 from crowd.identity.models import Worker
@@ -46,6 +45,26 @@ log = logging.getLogger(__name__)
 PROJECTS_TRIED = 20
 
 
+class ExpiryThrottle:
+    """Claims release a project's overdue leases at most once per
+    ``interval`` of the engine's clock in this process: under load every
+    claim would otherwise spend a round trip finding none. A lease overdue
+    by a moment longer costs nothing (its slot only waits), and the sweeper
+    releases leases in the background either way."""
+
+    def __init__(self, interval: timedelta = timedelta(seconds=1)) -> None:
+        self.interval = interval
+        self._last: dict[ProjectId, datetime] = {}
+
+    def due(self, project_id: ProjectId, now: datetime) -> bool:
+        """Whether to release now; True counts as done."""
+        last = self._last.get(project_id)
+        if last is not None and timedelta(0) <= now - last < self.interval:
+            return False
+        self._last[project_id] = now
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Engine:
     """What the use cases need from the running server."""
@@ -57,6 +76,8 @@ class Engine:
     """Draws whether an assignment is gold; seeded in tests."""
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the process shuts down: long-polls return at once."""
+    expiry: ExpiryThrottle = field(default_factory=ExpiryThrottle)
+    """When a claim last released a project's overdue leases."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +135,13 @@ async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> 
 
 async def _claim_in(engine: Engine, worker: Worker, project_id: str) -> Lease | None:
     async def work(conn: AsyncConnection) -> tuple[Project | None, _Claim]:
-        project = await projects.project_by_id(conn, project_id)  # read in the claim's own transaction
-        if project is None:
+        found = await store.claim_context(conn, project_id, worker.id)  # in the claim's own transaction
+        if found is None:
             raise NotFound(f"no project {project_id}")
-        if not project.active:
+        context, lease = found
+        if not context.project.active:
             return None, _Claim(None)
-        return project, await _lease(conn, engine, worker, project)
+        return context.project, await _lease(conn, engine, worker, context, lease)
 
     try:
         project, claim = await engine.db.retrying(work)
@@ -141,30 +163,34 @@ class _Claim:
     expired: int = 0
 
 
-async def _lease(conn: AsyncConnection, engine: Engine, worker: Worker, project: Project) -> _Claim:
+async def _lease(
+    conn: AsyncConnection, engine: Engine, worker: Worker, context: store.Context, held: Offer | None
+) -> _Claim:
     """Within the claim's transaction: the worker's live lease, or a new one."""
-    now = engine.clock.now()
-    # Count expiry live: overdue leases release their slots before the
-    # claim looks for one (the sweeper does the same in the background).
-    expired = (await store.expire_overdue(conn, now, project_id=project.id)).leases
-    standing, blocked = await gold.standing(conn, project.id, worker.id)
-    if blocked:
+    project, now = context.project, engine.clock.now()
+    overdue = held is not None and held.expires_at <= now
+    expired = 0
+    if overdue or engine.expiry.due(project.id, now):
+        # Overdue leases release their slots before the claim looks for one
+        # (the sweeper does the same in the background); the worker's own
+        # overdue lease must go before they can hold another.
+        expired = (await store.expire_overdue(conn, now, project_id=project.id)).leases
+    if context.blocked:
         raise WorkerBlocked("this worker is blocked on this project")
-    if not qualified(project.min_reliability, standing.reliability):
+    if not qualified(project.min_reliability, context.standing.reliability):
         raise NotQualified(f"this project asks for a reliability of {project.min_reliability}")
-    held = await store.live_lease(conn, worker.id, now, project.id)
-    if held is not None:
+    if held is not None and not overdue:
         return _Claim(held, expired=expired)
     reward = await payments.lease_reward(conn, project)
     public_id, expires_at = AssignmentId(new_id("asg", 24)), now + timedelta(seconds=project.lease_seconds)
     try:
         offer = None
-        if engine.rng.random() < gold_share(settings_of(project), standing):
+        if engine.rng.random() < gold_share(settings_of(project), context.standing):
             draw = engine.rng.randrange(1, store.GOLD_DRAW_MODULUS)
             offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward, draw)
         is_gold = offer is not None
         if offer is None:
-            route = route_for(project.routing, standing.reliability_low)
+            route = route_for(project.routing, context.standing.reliability_low)
             offer = await store.claim(conn, project.id, worker.id, public_id, now, expires_at, reward, route)
     except IntegrityError as exc:
         # The same worker's concurrent request leased first: start over

@@ -23,13 +23,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, RowMapping, bindparam, func, insert, select, text, update
+from sqlalchemy import BigInteger, BindParameter, RowMapping, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
-from crowd.db.schema import answers, assignments, project_spend, tasks
+from crowd.db.schema import answers, assignments, project_spend, projects, tasks, worker_stats
 from crowd.db.types import BigId, Json, UtcDateTime
+from crowd.gold.policy import Standing
+from crowd.gold.store import STANDING_COLUMNS, standing_of
 from crowd.ids import AssignmentId, ProjectId, TaskId, WorkerId
+from crowd.projects.models import Project
+from crowd.projects.store import PROJECT_COLUMNS, project_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,16 @@ class Offer:
     data: dict[str, Any]
     task_id: TaskId
     suggestion: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The project and the worker's record in it, read by the statement that
+    opens a claim or an answer (one round trip where there were three)."""
+
+    project: Project
+    standing: Standing
+    blocked: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +425,84 @@ _LIVE_LEASE = (
 _LIVE_LEASE_IN = _LIVE_LEASE.where(assignments.c.project_id == bindparam("project_id"))
 
 
+async def claim_context(
+    conn: AsyncConnection, project_id: str, worker_id: WorkerId
+) -> tuple[Context, Offer | None] | None:
+    """The project, the worker's standing in it and their lease there, if
+    any, overdue or not (the caller tells); None if there is no such project."""
+    row = (await conn.execute(_CLAIM_CONTEXT, {"project_id": project_id, "worker_id": worker_id})).mappings().first()
+    if row is None:
+        return None
+    context = Context(project_of(row), *standing_of(row))
+    if row["public_id"] is None:
+        return context, None
+    lease = Offer(
+        AssignmentId(row["public_id"]),
+        context.project.id,
+        row["expires_at"],
+        row["data"],
+        TaskId(row["task_id"]),
+        row["suggestion"],
+    )
+    return context, lease
+
+
+_WORKER: BindParameter[str] = bindparam("worker_id")
+_CLAIM_CONTEXT = (
+    select(
+        *PROJECT_COLUMNS,
+        *STANDING_COLUMNS,
+        assignments.c.public_id,
+        assignments.c.expires_at,
+        assignments.c.task_id,
+        assignments.c.suggestion,
+        tasks.c.data,
+    )
+    .select_from(
+        projects.outerjoin(
+            worker_stats, and_(worker_stats.c.project_id == projects.c.id, worker_stats.c.worker_id == _WORKER)
+        )
+        # at most one row: ix_assignments_live_lease is unique on these, and
+        # its predicate written as a literal so PostgreSQL sees it applies
+        .outerjoin(
+            assignments,
+            and_(
+                assignments.c.project_id == projects.c.id,
+                assignments.c.worker_id == _WORKER,
+                text("assignments.status = 'leased'"),
+            ),
+        )
+        .outerjoin(tasks, tasks.c.id == assignments.c.task_id)
+    )
+    .where(projects.c.id == bindparam("project_id"))
+)
+
+
+async def answer_context(
+    conn: AsyncConnection, public_id: str, worker_id: WorkerId
+) -> tuple[Assignment, Context] | None:
+    """The worker's assignment, locked, with its project and the worker's
+    standing there; None if the assignment is not theirs."""
+    row = (await conn.execute(_ANSWER_CONTEXT, {"public_id": public_id, "worker_id": worker_id})).mappings().first()
+    return None if row is None else (_assignment(row), Context(project_of(row), *standing_of(row)))
+
+
+_ANSWER_CONTEXT = (
+    select(assignments, *PROJECT_COLUMNS, *STANDING_COLUMNS)
+    .select_from(
+        assignments.join(projects, projects.c.id == assignments.c.project_id).outerjoin(
+            worker_stats,
+            and_(
+                worker_stats.c.project_id == assignments.c.project_id,
+                worker_stats.c.worker_id == assignments.c.worker_id,
+            ),
+        )
+    )
+    .where(assignments.c.public_id == bindparam("public_id"), assignments.c.worker_id == bindparam("worker_id"))
+    .with_for_update(of=assignments)
+)
+
+
 async def assignment_for_update(conn: AsyncConnection, public_id: str, worker_id: WorkerId) -> Assignment | None:
     """The worker's assignment, locked; None if it is not theirs."""
     row = (await conn.execute(_ASSIGNMENT, {"public_id": public_id, "worker_id": worker_id})).mappings().first()
@@ -437,10 +529,19 @@ _SLOTS = (
 
 
 async def record_answer(
-    conn: AsyncConnection, assignment: Assignment, label: str, now: datetime, *, held_slot: bool, fast: bool = False
+    conn: AsyncConnection,
+    assignment: Assignment,
+    label: str,
+    now: datetime,
+    *,
+    held_slot: bool,
+    fast: bool = False,
+    count: bool = True,
 ) -> StoredAnswer:
-    """Store the answer, close the assignment and count it on the task; the
-    answer takes over the lease's slot (``held_slot``) or a free one."""
+    """Store the answer, close the assignment and (``count``) count it on
+    the task; the answer takes over the lease's slot (``held_slot``) or a
+    free one. A caller that writes the task's posterior next counts it there
+    (one write of the task row, not two): :func:`answer_counts`."""
     duration_ms = max(0, int((now - assignment.issued_at).total_seconds() * 1000))
     values = {
         "assignment_id": assignment.id,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import RowMapping, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import answers, assignments, tasks, worker_stats
@@ -32,21 +32,30 @@ class GoldTask:
 
 async def standing(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> tuple[Standing, bool]:
     """The worker's record in the project and whether they are blocked there."""
-    row = (await conn.execute(_STANDING, {"project_id": project_id, "worker_id": worker_id})).first()
-    if row is None:
+    row = (await conn.execute(_STANDING, {"project_id": project_id, "worker_id": worker_id})).mappings().first()
+    return (Standing(), False) if row is None else standing_of(row)
+
+
+_STANDING_FIELDS = ("answers", "gold_answers", "gold_correct", "reliability_low", "reliability_high", "reliability")
+STANDING_PREFIX = "standing__"
+#: A worker's standing in a project under a prefix: statements that read it
+#: together with other rows (one round trip, not two) outer-join
+#: ``worker_stats`` and select these.
+STANDING_COLUMNS = tuple(worker_stats.c[name].label(STANDING_PREFIX + name) for name in (*_STANDING_FIELDS, "blocked"))
+
+
+def standing_of(row: RowMapping) -> tuple[Standing, bool]:
+    """The standing in a row that selected :data:`STANDING_COLUMNS`, and
+    whether the worker is blocked; NULLs (no stats row) are a worker the
+    project has not seen yet."""
+    if row[STANDING_PREFIX + "answers"] is None:
         return Standing(), False
-    return Standing(*row[:6]), bool(row[6])
+    return Standing(*(row[STANDING_PREFIX + name] for name in _STANDING_FIELDS)), bool(row[STANDING_PREFIX + "blocked"])
 
 
-_STANDING = select(
-    worker_stats.c.answers,
-    worker_stats.c.gold_answers,
-    worker_stats.c.gold_correct,
-    worker_stats.c.reliability_low,
-    worker_stats.c.reliability_high,
-    worker_stats.c.reliability,
-    worker_stats.c.blocked,
-).where(worker_stats.c.project_id == bindparam("project_id"), worker_stats.c.worker_id == bindparam("worker_id"))
+_STANDING = select(*STANDING_COLUMNS).where(
+    worker_stats.c.project_id == bindparam("project_id"), worker_stats.c.worker_id == bindparam("worker_id")
+)
 
 
 async def gold_key(conn: AsyncConnection, task_id: TaskId) -> GoldKey:

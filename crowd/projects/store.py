@@ -233,6 +233,17 @@ def _project(row: RowMapping) -> Project:
     return Project(**{name: row[name] for name in PROJECT_FIELDS})
 
 
+#: The project's columns under a prefix, for statements that read the
+#: project together with other rows (one round trip, not two).
+PROJECT_PREFIX = "project__"
+PROJECT_COLUMNS = tuple(projects.c[name].label(PROJECT_PREFIX + name) for name in PROJECT_FIELDS)
+
+
+def project_of(row: RowMapping) -> Project:
+    """The project in a row that selected :data:`PROJECT_COLUMNS`."""
+    return Project(**{name: row[PROJECT_PREFIX + name] for name in PROJECT_FIELDS})
+
+
 def _batch(row: RowMapping) -> Batch:
     return Batch(
         id=BatchId(row["id"]),
@@ -265,7 +276,9 @@ async def task_outcomes(conn: AsyncConnection, task_ids: Sequence[int]) -> dict[
     return {row[-1]: TaskOutcome(*row[:-1]) for row in await conn.execute(query)}
 
 
-_OUTCOME = select(
+#: A :class:`TaskOutcome`'s columns, in its fields' order (the write that
+#: completes a task returns them).
+OUTCOME_COLUMNS = (
     tasks.c.external_id,
     tasks.c.batch_id,
     tasks.c.label,
@@ -273,9 +286,14 @@ _OUTCOME = select(
     tasks.c.posterior,
     tasks.c.answer_count,
 )
+_OUTCOME = select(*OUTCOME_COLUMNS)
 _OUTCOME_OF = _OUTCOME.where(tasks.c.id == bindparam("task_id"))
 
 
 async def batch_finished(conn: AsyncConnection, batch_id: str) -> bool:
-    query = select(tasks.c.id).where(tasks.c.batch_id == batch_id, tasks.c.status != "completed").limit(1)
-    return (await conn.execute(query)).first() is None
+    return (await conn.execute(_UNFINISHED, {"batch_id": batch_id})).first() is None
+
+
+_UNFINISHED = (
+    select(tasks.c.id).where(tasks.c.batch_id == bindparam("batch_id"), tasks.c.status != "completed").limit(1)
+)

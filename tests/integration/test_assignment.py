@@ -4,10 +4,11 @@ answers and their retries. Time moves with the injected clock."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from crowd.api.keys import DATABASE
+from crowd.api.keys import DATABASE, ENGINE
 from crowd.db.schema import answers, assignments
 from crowd.identity import store as identity_store
 from tests.support.crowd import Crowd
@@ -119,6 +120,27 @@ async def test_an_expired_lease_frees_its_slot_but_never_returns_to_its_worker(c
     assert taken is not None
     assert taken["data"] == lease["data"]
     assert await crowd.next(ann, pid) is None  # never the same task twice
+
+
+async def test_a_workers_own_overdue_lease_is_released_even_between_expiry_rounds(crowd: Crowd) -> None:
+    # Claims release overdue leases at most once per interval; a worker whose
+    # own lease is overdue must not wait for the next round (their old lease
+    # would still block a new one).
+    app = crowd.client.server.app  # type: ignore[union-attr]
+    app[ENGINE].expiry.interval = timedelta(days=1)
+    pid = (await crowd.new_project(min_overlap=1, lease_seconds=60))["id"]
+    await crowd.submit(pid, 2)
+    ann, ben = await crowd.new_worker("ann"), await crowd.new_worker("ben")
+    first = await crowd.next(ann, pid)  # the round of this interval runs here
+    assert first is not None
+    crowd.clock.advance(61)
+    second = await crowd.next(ann, pid)
+    assert second is not None
+    assert second["assignment_id"] != first["assignment_id"]
+    # ann's overdue lease was released, so its task is ben's to take
+    taken = await crowd.next(ben, pid)
+    assert taken is not None
+    assert taken["data"] == first["data"]
 
 
 async def test_a_late_answer_is_taken_only_if_the_task_still_needs_it(crowd: Crowd) -> None:
