@@ -17,7 +17,7 @@ from crowd.db.engine import Database
 from crowd.errors import LeaseExpired, NotFound, ValidationFailed
 from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId, new_id
 from crowd.payments import store
-from crowd.payments.ledger import AccountType, Books, payout
+from crowd.payments.ledger import AccountType, Books, Transaction, payout
 from crowd.payments.policy import bonus_amount, cost_to_finish
 from crowd.projects.access import require_project
 from crowd.projects.models import Project
@@ -76,15 +76,17 @@ async def on_task_completed(
 ) -> None:
     """Approve at once the rewards of answers that agree with the consensus,
     and pay those workers their bonus, scaled by their reliability."""
-    for reward, answered in await store.pending_rewards_of_task(conn, task_id):
-        if answered == label:
-            await store.post(conn, books(project, reward.worker_id).approval(reward.id, reward.amount), now)
-    if project.bonus <= 0:
-        return
-    for worker_id, reliability in await store.agreeing_workers(conn, project.id, task_id, label):
-        amount = bonus_amount(project.bonus, reliability)
-        if amount and await _spend(conn, project, amount):
-            await store.post(conn, books(project, worker_id).bonus(task_id, amount), now)
+    postings: list[tuple[Transaction, datetime | None]] = [
+        (books(project, reward.worker_id).approval(reward.id, reward.amount), None)
+        for reward, answered in await store.pending_rewards_of_task(conn, task_id)
+        if answered == label
+    ]
+    if project.bonus > 0:
+        for worker_id, reliability in await store.agreeing_workers(conn, project.id, task_id, label):
+            amount = bonus_amount(project.bonus, reliability)
+            if amount and await _spend(conn, project, amount):
+                postings.append((books(project, worker_id).bonus(task_id, amount), None))
+    await store.post_all(conn, postings, now)
 
 
 async def _spend(conn: AsyncConnection, project: Project, amount: int) -> bool:
@@ -112,9 +114,14 @@ async def approve_due(db: Database, clock: Clock, batch: int = 500) -> int:
         async with db.transaction() as conn:
             now = clock.now()
             due = await store.rewards_due(conn, now, batch)
-            for reward in due:
-                tx = Books(reward.organization_id, reward.currency, reward.project_id, reward.worker_id)
-                approved += await store.post(conn, tx.approval(reward.id, reward.amount), now) is not None
+            approvals: list[tuple[Transaction, datetime | None]] = [
+                (
+                    Books(r.organization_id, r.currency, r.project_id, r.worker_id).approval(r.id, r.amount),
+                    None,
+                )
+                for r in due
+            ]
+            approved += sum(tx_id is not None for tx_id in await store.post_all(conn, approvals, now))
         if len(due) < batch:
             return approved
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import (
@@ -38,6 +39,82 @@ async def post(conn: AsyncConnection, tx: Transaction, now: datetime, *, due_at:
     """Post a balanced transaction; its id, or None if its idempotency key
     was posted before (a retry: nothing is written twice). ``due_at``: when
     a reward approves itself."""
+    return (await post_all(conn, [(tx, due_at)], now))[0]
+
+
+async def post_all(
+    conn: AsyncConnection, postings: Sequence[tuple[Transaction, datetime | None]], now: datetime
+) -> list[int | None]:
+    """:func:`post` of each ``(transaction, due_at)``, in order; on
+    PostgreSQL one statement writes them all with their entries."""
+    if not postings:
+        return []
+    if conn.dialect.name != "postgresql":
+        return [await _post_one(conn, tx, now, due_at) for tx, due_at in postings]
+    rows = await conn.execute(PG_POST_ALL, pg_post_params(postings, now))
+    posted: dict[str, int] = {row.idempotency_key: row.id for row in rows}
+    return [posted.get(tx.key) for tx, _ in postings]
+
+
+def pg_post_params(postings: Sequence[tuple[Transaction, datetime | None]], now: datetime) -> dict[str, Any]:
+    """The parameters of :data:`PG_POST_ALL`: a column of values per array."""
+    txs = [tx for tx, _ in postings]
+    entries = [(tx.key, e) for tx in txs for e in tx.entries]
+    return {
+        "keys": [tx.key for tx in txs],
+        "kinds": [tx.kind.value for tx in txs],
+        "organizations": [tx.organization_id for tx in txs],
+        "projects": [tx.project_id for tx in txs],
+        "workers": [tx.worker_id for tx in txs],
+        "answers": [tx.answer_id for tx in txs],
+        "settles": [tx.settles for tx in txs],
+        "payout_runs": [tx.payout_run_id for tx in txs],
+        "currencies": [tx.currency for tx in txs],
+        "created": [now] * len(txs),
+        "due": [due_at for _, due_at in postings],
+        "entry_keys": [key for key, _ in entries],
+        "entry_types": [e.account.type.value for _, e in entries],
+        "entry_organizations": [e.account.organization_id for _, e in entries],
+        "entry_projects": [e.account.project_id for _, e in entries],
+        "entry_workers": [e.account.worker_id for _, e in entries],
+        "entry_currencies": [e.account.currency for _, e in entries],
+        "entry_amounts": [e.amount for _, e in entries],
+    }
+
+
+# The transactions and their entries in one statement: the entries join the
+# transactions this statement inserted, so a key posted before (ON CONFLICT
+# DO NOTHING) writes no entries either.
+PG_POST_ALL = text(
+    """
+    WITH tx AS (
+        INSERT INTO ledger_transactions (idempotency_key, kind, organization_id, project_id, worker_id,
+                                         answer_id, settles, payout_run_id, currency, created_at, due_at)
+        SELECT * FROM unnest(
+            CAST(:keys AS VARCHAR[]), CAST(:kinds AS VARCHAR[]), CAST(:organizations AS VARCHAR[]),
+            CAST(:projects AS VARCHAR[]), CAST(:workers AS VARCHAR[]), CAST(:answers AS BIGINT[]),
+            CAST(:settles AS BIGINT[]), CAST(:payout_runs AS VARCHAR[]), CAST(:currencies AS VARCHAR[]),
+            CAST(:created AS TIMESTAMPTZ[]), CAST(:due AS TIMESTAMPTZ[]))
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING idempotency_key, id
+    ), entries AS (
+        INSERT INTO ledger_entries (transaction_id, account_type, organization_id, project_id, worker_id,
+                                    currency, amount)
+        SELECT tx.id, e.account_type, e.organization_id, e.project_id, e.worker_id, e.currency, e.amount
+        FROM unnest(
+            CAST(:entry_keys AS VARCHAR[]), CAST(:entry_types AS VARCHAR[]),
+            CAST(:entry_organizations AS VARCHAR[]), CAST(:entry_projects AS VARCHAR[]),
+            CAST(:entry_workers AS VARCHAR[]), CAST(:entry_currencies AS VARCHAR[]),
+            CAST(:entry_amounts AS BIGINT[])
+        ) AS e(key, account_type, organization_id, project_id, worker_id, currency, amount)
+        JOIN tx ON tx.idempotency_key = e.key
+    )
+    SELECT idempotency_key, id FROM tx
+    """
+)
+
+
+async def _post_one(conn: AsyncConnection, tx: Transaction, now: datetime, due_at: datetime | None) -> int | None:
     values = {
         "idempotency_key": tx.key,
         "kind": tx.kind.value,
@@ -183,13 +260,15 @@ def _pending_rewards() -> Any:
 
 async def pending_rewards_of_task(conn: AsyncConnection, task_id: TaskId) -> list[tuple[PendingReward, str]]:
     """Unsettled rewards of the task's answers, each with the answer's label."""
-    query = (
-        _pending_rewards()
-        .add_columns(answers.c.label)
-        .join(answers, answers.c.id == _reward.c.answer_id)
-        .where(answers.c.task_id == task_id)
-    )
-    return [(PendingReward(*row[:6]), row[6]) for row in await conn.execute(query)]
+    return [(PendingReward(*row[:6]), row[6]) for row in await conn.execute(_PENDING_OF_TASK, {"task_id": task_id})]
+
+
+_PENDING_OF_TASK = (
+    _pending_rewards()
+    .add_columns(answers.c.label)
+    .join(answers, answers.c.id == _reward.c.answer_id)
+    .where(answers.c.task_id == bindparam("task_id"))
+)
 
 
 async def pending_rewards_of_worker(
