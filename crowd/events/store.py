@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import events, webhook_deliveries, webhooks
-from crowd.db.upsert import insert_for
+from crowd.db.types import Json, UtcDateTime
+from crowd.db.upsert import PerDialect
 from crowd.ids import new_id
 
 TASK_COMPLETED = "task.completed"
@@ -55,30 +56,24 @@ async def emit(
     """Write an event and queue it for every active webhook of the project
     that subscribed to its type. With a ``dedupe_key`` that was used before,
     nothing is written (False)."""
-    statement = (
-        insert_for(conn, events)
-        .values(
-            public_id=new_id("evt", 24),
-            dedupe_key=dedupe_key,
-            organization_id=organization_id,
-            project_id=project_id,
-            type=type_,
-            data=data,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[events.c.dedupe_key])
-        .returning(events.c.id)
-    )
-    event_id = (await conn.execute(statement)).scalar()
+    values = {
+        "public_id": new_id("evt", 24),
+        "dedupe_key": dedupe_key,
+        "organization_id": organization_id,
+        "project_id": project_id,
+        "type": type_,
+        "data": data,
+        "created_at": now,
+    }
+    if conn.dialect.name == "postgresql":
+        return (await conn.execute(_PG_EMIT, values)).first() is not None
+    event_id = (await conn.execute(_EMIT(conn), values)).scalar()
     if event_id is None:
         return False
-    subscribed = select(webhooks.c.id, webhooks.c.events).where(
-        webhooks.c.project_id == project_id, webhooks.c.status == "active"
-    )
-    targets = [hook for hook, wanted in await conn.execute(subscribed) if type_ in wanted]
+    targets = [hook for hook, wanted in await conn.execute(_SUBSCRIBED, {"project_id": project_id}) if type_ in wanted]
     if targets:
         await conn.execute(
-            insert(webhook_deliveries),
+            _DELIVER,
             [
                 {
                     "webhook_id": hook,
@@ -91,6 +86,34 @@ async def emit(
             ],
         )
     return True
+
+
+# PostgreSQL writes the event and its deliveries in one statement.
+_PG_EMIT = text(
+    """
+    WITH event AS (
+        INSERT INTO events (public_id, dedupe_key, organization_id, project_id, type, data, created_at)
+        VALUES (:public_id, :dedupe_key, :organization_id, :project_id, :type, :data, :created_at)
+        ON CONFLICT (dedupe_key) DO NOTHING
+        RETURNING id
+    ), queued AS (
+        INSERT INTO webhook_deliveries (webhook_id, event_id, status, next_attempt_at, created_at)
+        SELECT hook.id, event.id, 'pending', :created_at, :created_at
+        FROM event JOIN webhooks AS hook
+            ON hook.project_id = :project_id AND hook.status = 'active' AND hook.events ? :type
+    )
+    SELECT id FROM event
+    """
+).bindparams(bindparam("data", type_=Json), bindparam("created_at", type_=UtcDateTime()))
+_EMIT = PerDialect(
+    lambda insert_into: (
+        insert_into(events).on_conflict_do_nothing(index_elements=[events.c.dedupe_key]).returning(events.c.id)
+    )
+)
+_SUBSCRIBED = select(webhooks.c.id, webhooks.c.events).where(
+    webhooks.c.project_id == bindparam("project_id"), webhooks.c.status == "active"
+)
+_DELIVER = insert(webhook_deliveries)
 
 
 async def feed(conn: AsyncConnection, project_id: str, after: int, limit: int) -> list[Event]:
