@@ -22,7 +22,6 @@ from crowd.identity.models import Worker
 from crowd.ids import AssignmentId, ProjectId
 from crowd.inference import service as inference
 from crowd.payments import service as payments
-from crowd.projects import store as projects
 from crowd.projects.models import Project
 from crowd.quality import service as quality
 
@@ -45,16 +44,17 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
     check_active(worker)
 
     async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None, str | None]:
-        assignment = await _assignment(conn, worker, public_id)
-        project = await projects.project_by_id(conn, assignment.project_id)
-        assert project is not None
+        found = await store.answer_context(conn, public_id, worker.id)
+        if found is None:
+            raise NotFound(f"no assignment {public_id}")
+        assignment, context = found
+        project = context.project
         if assignment.status == ANSWERED:
             stored = await store.answer_of(conn, assignment.id)
             if stored.label != label:
                 raise AlreadyAnswered(f"this assignment was answered with {stored.label!r}")
             return await _receipt(conn, project, assignment, stored), None, None
-        _, blocked = await gold_store.standing(conn, project.id, worker.id)
-        if blocked:
+        if context.blocked:
             raise WorkerBlocked("this worker is blocked on this project")
         if label not in project.labels:
             raise UnknownLabel(f"{label!r} is not one of {project.labels}")
@@ -82,7 +82,8 @@ async def _accept(
         raise LeaseExpired("the lease expired and the task has all the answers it needs")
     held_slot = fit is AnswerFit.LEASE_SLOT
     fast = (now - assignment.issued_at).total_seconds() < project.min_seconds
-    stored = await store.record_answer(conn, assignment, label, now, held_slot=held_slot, fast=fast)
+    scored = slots is not None and slots.open  # its posterior is written next, with its counts
+    stored = await store.record_answer(conn, assignment, label, now, held_slot=held_slot, fast=fast, count=not scored)
     await payments.pay_answer(conn, project, assignment, stored.id, held_slot=held_slot, now=now)
     blocked = fast and await quality.after_fast_answer(conn, project, assignment.worker_id, now)
     wants_workers = blocked and project.recollect_blocked
@@ -94,12 +95,14 @@ async def _accept(
         wants_workers = wants_workers or (blocked and project.recollect_blocked)
     else:
         await inference.count_answer(conn, project, assignment.worker_id, now, fast=fast)
-        if slots.open:
-            answers = slots.answer_count + 1
-            settled = await inference.on_answer(conn, project, assignment.task_id, answers, slots.target_overlap, now)
+        if scored:
+            answers, counts = slots.answer_count + 1, store.answer_counts(held_slot)
+            settled = await inference.on_answer(
+                conn, project, assignment.task_id, answers, slots.target_overlap, now, counts
+            )
             wants_workers = settled.raised
-            if settled.completed_label is not None:
-                await completion.task_completed(conn, project, assignment.task_id, settled.completed_label, now)
+            if settled.completed is not None:
+                await completion.task_completed(conn, project, assignment.task_id, settled.completed, now)
     receipt = await _receipt(conn, project, assignment, stored)
     return receipt, project.id if wants_workers else None
 

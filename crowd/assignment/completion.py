@@ -17,9 +17,12 @@ from crowd.projects.models import Project
 from crowd.quality import store as quality
 
 
-async def task_completed(conn: AsyncConnection, project: Project, task_id: TaskId, label: str, now: datetime) -> None:
-    await payments.on_task_completed(conn, project, task_id, label, now)
-    task = await projects.task_outcome(conn, task_id)
+async def task_completed(
+    conn: AsyncConnection, project: Project, task_id: TaskId, task: projects.TaskOutcome, now: datetime
+) -> None:
+    """``task``: what it completed with, as the write that completed it returned."""
+    assert task.label is not None
+    await payments.on_task_completed(conn, project, task_id, task.label, now)
     if project.review_threshold > 0 and (task.confidence or 0.0) < project.review_threshold:
         await quality.send_to_review(conn, [task_id], "low_confidence")  # an expert settles it
     data = {

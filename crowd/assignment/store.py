@@ -553,14 +553,37 @@ async def record_answer(
         "fast": fast,
         "created_at": now,
     }
-    answer_id = int((await conn.execute(_INSERT_ANSWER, values)).scalar_one())
-    await _close(conn, assignment, ANSWERED, now)
-    if not assignment.is_gold:  # gold rows are never updated: no overlap to count
+    if conn.dialect.name == "postgresql":
+        answer_id = int((await conn.execute(_PG_INSERT_ANSWER, {**values, "now": now})).scalar_one())
+    else:
+        answer_id = int((await conn.execute(_INSERT_ANSWER, values)).scalar_one())
+        await _close(conn, assignment, ANSWERED, now)
+    if count and not assignment.is_gold:  # gold rows are never updated: no overlap to count
         await conn.execute(_COUNT_IN_SLOT if held_slot else _COUNT, {"task_id": assignment.task_id})
     return StoredAnswer(answer_id, label, now)
 
 
+def answer_counts(held_slot: bool) -> tuple[int, int]:
+    """What one answer adds to its task's (answers, leases)."""
+    return 1, -1 if held_slot else 0
+
+
 _INSERT_ANSWER = insert(answers).returning(answers.c.id)
+# PostgreSQL closes the assignment in the same statement (a data-modifying CTE)
+_PG_INSERT_ANSWER = (
+    text(
+        """
+        WITH closed AS (
+            UPDATE assignments SET status = 'answered', closed_at = :now WHERE id = :assignment_id
+        )
+        INSERT INTO answers (assignment_id, project_id, task_id, worker_id, label, duration_ms, fast, created_at)
+        VALUES (:assignment_id, :project_id, :task_id, :worker_id, :label, :duration_ms, :fast, :now)
+        RETURNING id
+        """
+    )
+    .bindparams(bindparam("now", type_=UtcDateTime()))
+    .columns(id=BigId)
+)
 _THIS_TASK = tasks.c.id == bindparam("task_id")
 _COUNT = update(tasks).where(_THIS_TASK).values(answer_count=tasks.c.answer_count + 1)
 _COUNT_IN_SLOT = _COUNT.values(lease_count=tasks.c.lease_count - 1)  # the answer takes over its lease's slot

@@ -54,12 +54,18 @@ async def count_answer(
 class Settled:
     raised: bool
     """The task wants another worker."""
-    completed_label: str | None
-    """The consensus label, if the task completed now."""
+    completed: projects.TaskOutcome | None
+    """What the task completed with (its consensus label…), if it completed now."""
 
 
 async def on_answer(
-    conn: AsyncConnection, project: Project, task_id: TaskId, answers: int, target_overlap: int, now: datetime
+    conn: AsyncConnection,
+    project: Project,
+    task_id: TaskId,
+    answers: int,
+    target_overlap: int,
+    now: datetime,
+    counts: tuple[int, int] = (0, 0),
 ) -> Settled:
     """Score the task's answers with the current worker models; complete it
     or raise its target overlap by the dynamic overlap rule, which with
@@ -67,15 +73,16 @@ async def on_answer(
     weighted by how well the project knows its worker
     (:func:`~crowd.consensus.online.evidence_weights`) be sure. ``answers``
     counts every answer of the task, those of workers whose answers left
-    consensus (recollection) included."""
-    model = await _current_model(conn, project)
-    stored, machines = await store.task_votes(
+    consensus (recollection) included; ``counts`` go to the task's counters
+    with the posterior (:func:`~crowd.inference.store.set_posterior`)."""
+    found = await store.task_votes(
         conn,
         project.id,
         task_id,
         without_blocked=project.recollect_blocked,
         without_fast=project.fast_policy == "exclude",
     )
+    model, stored, machines = _model(project, found.fit), found.humans, found.machines
     index = {label: k for k, label in enumerate(project.labels)}
     votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in [*stored, *machines]]
     posterior = policy.task_posterior(model, votes)
@@ -96,20 +103,21 @@ async def on_answer(
         confidence=project.confidence_target,
         evidence=evidence,
     )
-    await store.set_posterior(
+    completed = await store.set_posterior(
         conn,
         task_id,
         _by_label(project.labels, posterior),
         target_overlap=outcome.target_overlap,
         outcome=(project.labels[outcome.label], round(outcome.confidence, 6)) if outcome.complete else None,
         now=now,
+        counts=counts,
     )
-    label = project.labels[outcome.label] if outcome.complete else None
-    return Settled(outcome.target_overlap > target_overlap, label)
+    return Settled(outcome.target_overlap > target_overlap, completed)
 
 
-async def _current_model(conn: AsyncConnection, project: Project) -> DSParams:
-    fit = await store.latest_fit(conn, project.id)
+def _model(project: Project, fit: store.StoredFit | None) -> DSParams:
+    """The online model of the project's latest fit (a cold start before the
+    first, or when the labels changed since)."""
     if fit is None or len(fit.priors) != len(project.labels):
         return policy.cold_start(len(project.labels))
     return DSParams(np.empty((0, len(fit.priors), len(fit.priors))), np.asarray(fit.priors), np.asarray(fit.newcomer))

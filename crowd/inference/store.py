@@ -25,6 +25,7 @@ from crowd.db.schema import (
 from crowd.db.upsert import PerDialect, insert_for
 from crowd.ids import ProjectId, TaskId, WorkerId
 from crowd.machine.policy import MODEL_PREFIX, model_worker
+from crowd.projects.store import OUTCOME_COLUMNS, TaskOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,15 @@ class WorkerStanding:
     blocked_reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TaskVotes:
+    humans: list[StoredVote]
+    machines: list[StoredVote]
+    fit: StoredFit | None
+    """The project's latest fit (None before the first); its ``version`` and
+    ``last_answer_id`` are not read here and are 0."""
+
+
 async def task_votes(
     conn: AsyncConnection,
     project_id: ProjectId,
@@ -83,30 +93,36 @@ async def task_votes(
     *,
     without_blocked: bool = False,
     without_fast: bool = False,
-) -> tuple[list[StoredVote], list[StoredVote]]:
+) -> TaskVotes:
     """The task's human answers and model predictions, each with the fitted
     confusion matrix of who gave it (and, for a human, their number of
-    answers in the project), in one round trip. Humans blocked on
+    answers in the project), and the project's latest priors and newcomer
+    matrix, in one round trip (two when no vote is left). Humans blocked on
     the project (``without_blocked``) or too fast (``without_fast``) are left out."""
-    found: tuple[list[StoredVote], list[StoredVote]] = ([], [])
     query = _votes_query(without_blocked, without_fast)
-    for machine, _, who, label, confusion, count in await conn.execute(
-        query, {"project_id": project_id, "task_id": task_id}
-    ):
+    rows = (await conn.execute(query, {"project_id": project_id, "task_id": task_id})).all()
+    if not rows:
+        return TaskVotes([], [], await latest_fit(conn, project_id))
+    humans, machines = [], []
+    for machine, _, who, label, confusion, count, _, _ in rows:
         if machine:
-            found[1].append(StoredVote(WorkerId(model_worker(who)), label, confusion))
+            machines.append(StoredVote(WorkerId(model_worker(who)), label, confusion))
         else:
-            found[0].append(StoredVote(WorkerId(who), label, confusion, count or 0))
-    return found
+            humans.append(StoredVote(WorkerId(who), label, confusion, count or 0))
+    priors, newcomer = rows[0][-2:]
+    return TaskVotes(humans, machines, None if priors is None else StoredFit(0, 0, priors, newcomer))
 
 
 @cache
 def _votes_query(without_blocked: bool, without_fast: bool) -> Any:
     project_id: Any = bindparam("project_id")
+    # the latest fit's parameters on every row: uncorrelated, so evaluated once
+    priors = _LATEST_FIT.with_only_columns(consensus_fits.c.priors).scalar_subquery().label("priors")
+    newcomer = _LATEST_FIT.with_only_columns(consensus_fits.c.newcomer).scalar_subquery().label("newcomer")
     fitted_worker = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
     humans = (
         select(literal(False).label("machine"), answers.c.id.label("rank"), answers.c.worker_id.label("who"),
-               answers.c.label, worker_stats.c.confusion, worker_stats.c.answers)
+               answers.c.label, worker_stats.c.confusion, worker_stats.c.answers, priors, newcomer)
         .select_from(answers.outerjoin(worker_stats, fitted_worker))
         .where(answers.c.task_id == bindparam("task_id"))
     )  # fmt: skip
@@ -117,7 +133,7 @@ def _votes_query(without_blocked: bool, without_fast: bool) -> Any:
     fitted_model = and_(model_stats.c.project_id == project_id, model_stats.c.model == predictions.c.model)
     machines = (
         select(literal(True).label("machine"), predictions.c.id.label("rank"), predictions.c.model.label("who"),
-               predictions.c.label, model_stats.c.confusion, null().label("answers"))
+               predictions.c.label, model_stats.c.confusion, null().label("answers"), priors, newcomer)
         .select_from(predictions.outerjoin(model_stats, fitted_model))
         .where(predictions.c.task_id == bindparam("task_id"))
     )  # fmt: skip
@@ -194,24 +210,39 @@ async def set_posterior(
     target_overlap: int,
     outcome: tuple[str, float] | None,
     now: datetime,
-) -> None:
+    counts: tuple[int, int] = (0, 0),
+) -> TaskOutcome | None:
     """Store the task's posterior and top probability (``confidence``); with
-    an ``outcome`` (label, confidence) the task completes."""
+    an ``outcome`` (label, confidence) the task completes, and what it
+    completed with comes back. ``counts``: answers
+    and leases to add to the task's counters in the same write, for the
+    answer that moved the posterior: ``(1, -1)`` when it takes over its
+    lease's slot, ``(1, 0)`` when it takes a free one."""
     values: dict[str, Any] = {
         "task_id": task_id,
         "posterior": posterior,
         "target_overlap": target_overlap,
         "confidence": max(posterior.values()) if posterior else None,
+        "added_answers": counts[0],
+        "added_leases": counts[1],
     }
     if outcome is None:
         await conn.execute(_SET_POSTERIOR, values)
-    else:
-        label, confidence = outcome
-        await conn.execute(_COMPLETE, {**values, "label": label, "confidence": confidence, "completed_at": now})
+        return None
+    label, confidence = outcome
+    completing = {**values, "label": label, "confidence": confidence, "completed_at": now}
+    return TaskOutcome(*(await conn.execute(_COMPLETE, completing)).one())
 
 
-_SET_POSTERIOR = update(tasks).where(tasks.c.id == bindparam("task_id"))
-_COMPLETE = _SET_POSTERIOR.values(status="completed")
+_SET_POSTERIOR = (
+    update(tasks)
+    .where(tasks.c.id == bindparam("task_id"))
+    .values(
+        answer_count=tasks.c.answer_count + bindparam("added_answers"),
+        lease_count=tasks.c.lease_count + bindparam("added_leases"),
+    )
+)
+_COMPLETE = _SET_POSTERIOR.values(status="completed").returning(*OUTCOME_COLUMNS)
 
 
 # full fits -----------------------------------------------------------------

@@ -74,8 +74,8 @@ async def _settle(conn: AsyncConnection, project: Project, task: store.Target, n
     if task.answer_count < target:
         return False
     settled = await inference.on_answer(conn, project, task.id, task.answer_count, target, now)
-    if settled.completed_label is not None:
-        await completion.task_completed(conn, project, task.id, settled.completed_label, now)
+    if settled.completed is not None:
+        await completion.task_completed(conn, project, task.id, settled.completed, now)
     return settled.raised
 
 

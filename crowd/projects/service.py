@@ -107,8 +107,8 @@ async def _retarget(conn: AsyncConnection, before: Project, after: Project, cloc
     await store.shift_targets(conn, after.id, shift, after.min_overlap, after.max_overlap)
     for task_id, answers, target in await store.tasks_due(conn, after.id):
         settled = await inference.on_answer(conn, after, task_id, answers, target, clock.now())
-        if settled.completed_label is not None:
-            await completion.task_completed(conn, after, task_id, settled.completed_label, clock.now())
+        if settled.completed is not None:
+            await completion.task_completed(conn, after, task_id, settled.completed, clock.now())
 
 
 async def submit_batch(

@@ -108,7 +108,8 @@ async def decide(
             raise NotFound(f"no task {external_id}")
         await store.decide(conn, task, label, key.id, now)
         if task.status != "completed":
-            await completion.task_completed(conn, project, task.id, label, now)
+            outcome = await projects.task_outcome(conn, task.id)
+            await completion.task_completed(conn, project, task.id, outcome, now)
         else:
             data = {"task": external_id, "label": label, "decided_by": "expert"}
             await events.emit(conn, project.organization_id, project.id, events.TASK_REVIEWED, data, now)
