@@ -6,13 +6,16 @@ Needs PostgreSQL (``--postgres``, default postgresql://postgres@127.0.0.1:5432,
 a role that may CREATE DATABASE) and Redis (``--redis``). In one run:
 
 1. **Ceiling.** The statements a claim and an answer run, captured from the
-   store functions themselves (``crowd/assignment/store.py``: expire overdue
-   leases, the live-lease check, ``_PG_CLAIM``; lock the assignment, lock the
-   task, insert the answer, close the assignment, count it on the task;
-   ``crowd/inference/store.py``: the worker-stats upsert), replayed with
-   asyncpg by ``--workers`` coroutines over a pool, one transaction per claim
-   and per answer: no HTTP, no service layer. One run per pool size; the
-   best is the ceiling.
+   store functions themselves (``crowd/assignment/store.py``: the project with
+   the worker's standing and lease, ``_PG_CLAIM``; the assignment locked with
+   its project, the task locked, the answer inserted with its assignment
+   closed; ``crowd/payments/store.py``: the reward's posting;
+   ``crowd/inference/store.py``: the worker-stats upsert, the task's votes,
+   its posterior with the answer counted), replayed with asyncpg by
+   ``--workers`` coroutines over a pool, one transaction per claim and per
+   answer: no HTTP, no service layer. One run per pool size; the best is the
+   ceiling. (The server also runs, on the answer that completes a task, its
+   approvals, outcome and events; the ceiling leaves those out.)
 2. **End to end.** Two ``crowd serve`` processes on PostgreSQL + Redis, the
    same number of simulated workers (half on each process) asking
    ``GET /api/v1/work/next?wait=0`` and answering, as fast as they can: cycles
@@ -21,7 +24,7 @@ a role that may CREATE DATABASE) and Redis (``--redis``). In one run:
 3. **Where the time goes.** One worker, in-process through the service layer,
    every SQL statement timed: statements per claim and per answer, time in
    the database against time in Python.
-4. **Scale.** The claim (``_PG_CLAIM``, and the three claim statements
+4. **Scale.** The claim (``_PG_CLAIM``, and the two claim statements
    together) on a project of 10k tasks / 30k assignments and, in another
    database, of 1M tasks / 3M assignments, bulk-loaded with ``INSERT …
    SELECT generate_series`` (60% of the tasks completed, the open ones with
@@ -50,7 +53,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,7 @@ import asyncpg  # type: ignore[import-untyped]
 import numpy as np
 from redis.asyncio import Redis
 from sqlalchemy import event
+from sqlalchemy.engine import Dialect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -78,7 +82,10 @@ from crowd.identity.models import Worker
 from crowd.identity.tokens import Role
 from crowd.ids import AssignmentId, ProjectId, WorkerId
 from crowd.inference import store as inference_store
+from crowd.payments import service as payments
+from crowd.payments import store as payments_store
 from crowd.projects import service as projects
+from crowd.projects.models import Project
 
 TARGETS = {"share_of_ceiling": 0.5, "next_p99_ms": 100.0, "claim_scale_ratio": 1.5, "routing_loss": 0.10}
 LABELS = ["cat", "dog", "other"]
@@ -378,21 +385,29 @@ class Statement:
     args: tuple[Any, ...]
     roles: tuple[str | None, ...]
     """Per parameter: the role whose value goes there (project, worker, …), or None for a constant."""
+    build: Callable[[dict[str, Any]], list[Any]] | None = None
+    """Builds the arguments itself, where they are not the roles' values as such (the ledger's arrays)."""
+    returns: str | None = None
+    """The role its first row's first column fills (the answer's id, for the ledger)."""
 
     def bind(self, values: dict[str, Any]) -> list[Any]:
+        if self.build is not None:
+            return self.build(values)
         return [values[role] if role else arg for role, arg in zip(self.roles, self.args, strict=True)]
 
 
 @dataclass(frozen=True)
 class Statements:
     claim: list[Statement]
-    """Expire overdue leases, the live-lease check, ``_PG_CLAIM``."""
+    """The project, the worker's standing and lease there (``claim_context``), ``_PG_CLAIM``.
+    The server also releases overdue leases, at most once a second per project and process."""
     answer: list[Statement]
-    """Lock the assignment (its row gives ``assignment`` and ``task``), lock the task,
-    insert the answer, close the assignment, count it on the task, upsert the worker's stats."""
+    """Lock the assignment (its row gives ``assignment`` and ``task``; the project and the
+    worker's standing come with it), lock the task, insert the answer and close the assignment,
+    post its reward, upsert the worker's stats, read the task's votes and the latest fit."""
     settle: list[Statement]
-    """The task's new posterior: ``[still open, completed]``. Without the second, full
-    tasks would stay in the claim index and every claim would walk past them."""
+    """The task's new posterior with the answer counted: ``[still open, completed]``. Without
+    the second, full tasks would stay in the claim index and every claim would walk past them."""
     routed: Statement
     """The claim of ``routing=uncertainty`` for a reliable worker: the most uncertain
     of the first 32 candidates (``_PG_ROUTED_CLAIMS``), in place of ``_PG_CLAIM``."""
@@ -421,41 +436,76 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
     try:
         async with db.engine.connect() as conn:
             transaction = await conn.begin()
-            await assignment_store.expire_overdue(conn, now, project_id=project_id)
-            await assignment_store.live_lease(conn, worker_id, now, project_id)
+            found = await assignment_store.claim_context(conn, project_id, worker_id)
+            assert found is not None, "the capture needs the project"
+            project_row = found[0].project
             before_routed, savepoint = len(seen), await conn.begin_nested()
             routed = await assignment_store.claim(
                 conn, project_id, worker_id, public_id, now, roles["expires"], route="uncertain_first"
             )
             assert routed is not None, "the capture needs an open task"
             await savepoint.rollback()
-            routed_sql = next(pair for pair in seen[before_routed:] if "pool AS (" in pair[0])
+            routed_sql = next(entry for entry in seen[before_routed:] if "pool AS (" in entry[0])
             del seen[before_routed:]
-            offer = await assignment_store.claim(conn, project_id, worker_id, public_id, now, roles["expires"])
+            reward = (project_row.reward, False)
+            offer = await assignment_store.claim(conn, project_id, worker_id, public_id, now, roles["expires"], reward)
             assert offer is not None, "the capture needs an open task"
             claimed = len(seen)
-            assignment = await assignment_store.assignment_for_update(conn, public_id, worker_id)
-            assert assignment is not None
+            answering_ = await assignment_store.answer_context(conn, public_id, worker_id)
+            assert answering_ is not None
+            assignment = answering_[0]
             roles.update(assignment=assignment.id, task=assignment.task_id)
             slots = await assignment_store.task_slots_for_update(conn, assignment.task_id)
-            await assignment_store.record_answer(conn, assignment, roles["label"], roles["answered_at"], held_slot=True)
-            await inference_store.count_answer(conn, project_id, worker_id, roles["answered_at"])
+            at = roles["answered_at"]
+            stored = await assignment_store.record_answer(
+                conn, assignment, roles["label"], at, held_slot=True, count=False
+            )
+            posting = len(seen)
+            await payments.pay_answer(conn, project_row, assignment, stored.id, held_slot=True, now=at)
+            assert len(seen) == posting + 1, "the reward is posted in one statement"
+            await inference_store.count_answer(conn, project_id, worker_id, at)
+            await inference_store.task_votes(conn, project_id, assignment.task_id)
             answered = len(seen)
             posterior = {label: round(1 / len(LABELS), 6) for label in LABELS}
             for outcome in (None, (roles["label"], 0.9)):
+                savepoint = await conn.begin_nested()  # each counts the answer: one at a time
                 await inference_store.set_posterior(
                     conn,
                     assignment.task_id,
                     posterior,
                     target_overlap=slots.target_overlap,
                     outcome=outcome,
-                    now=roles["answered_at"],
+                    now=at,
+                    counts=assignment_store.answer_counts(held_slot=True),
                 )
+                await savepoint.rollback()
             await transaction.rollback()
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
     made = [_statement(sql, args, roles) for sql, args in seen]
-    return Statements(made[:claimed], made[claimed:answered], made[answered:], _statement(*routed_sql, roles))
+    answer_sql, ledger_sql = made[claimed + 2], made[posting]
+    made[claimed + 2] = replace(answer_sql, returns="answer")
+    dialect = db.engine.dialect
+    made[posting] = replace(ledger_sql, build=_reward_posting(project_row, dialect, ledger_sql.args))
+    settle = [statement for statement in made[answered:] if "SAVEPOINT" not in statement.sql]
+    return Statements(made[:claimed], made[claimed:answered], settle, _statement(*routed_sql, roles))
+
+
+def _reward_posting(
+    project: Project, dialect: Dialect, captured: tuple[Any, ...]
+) -> Callable[[dict[str, Any]], list[Any]]:
+    """The reward's posting for the replayed answer: its key and entries name the answer."""
+    names = payments_store.PG_POST_ALL.compile(dialect=dialect).positiontup
+    assert names is not None
+    assert len(names) == len(captured)
+
+    def build(values: dict[str, Any]) -> list[Any]:
+        tx = payments.books(project, values["worker"]).reward(values["answer"], project.reward)
+        due = values["answered_at"] + timedelta(seconds=project.review_seconds)
+        params = payments_store.pg_post_params([(tx, due)], values["answered_at"])
+        return [params[name] for name in names]
+
+    return build
 
 
 def _statement(sql: str, args: tuple[Any, ...], roles: dict[str, Any]) -> Statement:
@@ -477,7 +527,9 @@ async def replay_answer(conn: asyncpg.Connection, statements: Statements, values
     values.update(assignment=row["id"], task=row["task_id"])
     slots = await conn.fetchrow(lock_task.sql, *lock_task.bind(values))
     for statement in rest:
-        await conn.fetch(statement.sql, *statement.bind(values))
+        rows = await conn.fetch(statement.sql, *statement.bind(values))
+        if statement.returns:
+            values[statement.returns] = rows[0][0]
     completes = slots["answer_count"] + 1 >= slots["target_overlap"]
     settle = statements.settle[1 if completes else 0]
     await conn.fetch(settle.sql, *settle.bind(values))
@@ -554,9 +606,15 @@ async def drive(
     return load
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    return None
+
+
 async def ceiling(dsn: str, statements: Statements, fixture: Fixture, pool_size: int, plan: Plan) -> Load:
     """The captured claim and answer statements, two transactions per cycle, over an asyncpg pool."""
-    pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size)
+    # No reset on release: asyncpg's default sends RESET ALL and three more
+    # commands each time, a round trip the server's pool (SQLAlchemy's) never makes.
+    pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size, reset=_no_reset)
     try:
 
         async def cycle(i: int, load: Load, measuring: Callable[[], bool]) -> None:
@@ -858,7 +916,7 @@ async def time_claim(
     conn: asyncpg.Connection, statements: Statements, values: dict[str, Any], *, routed: bool = False
 ) -> tuple[float, float]:
     """One run of the claim statements, rolled back: seconds of ``_PG_CLAIM`` (or, if
-    ``routed``, of the routed claim in its place) and of all three."""
+    ``routed``, of the routed claim in its place) and of both."""
     values = {**values, "public_id": "asg_" + secrets.token_hex(12), "now": datetime.now(UTC)}
     values["expires"] = values["now"] + timedelta(seconds=600)
     transaction = conn.transaction()
@@ -1134,7 +1192,7 @@ def print_scale(result: dict[str, Any]) -> None:
         r = result[size]
         print(
             f"  {r['tasks']:>9,} tasks {r['assignments']:>10,} assignments: claim {r['claim_ms']:.3f} ms "
-            f"(p90 {r['claim_p90_ms']:.3f}), all three claim statements {r['claim_statements_ms']:.3f} ms"
+            f"(p90 {r['claim_p90_ms']:.3f}), both claim statements {r['claim_statements_ms']:.3f} ms"
             f"  [loaded in {r['load_seconds']:.0f} s]"
         )
         print(
