@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     """How long a request waits for a pooled connection or a statement before 503."""
 
     sweep_interval_seconds: float = Field(5.0, gt=0)
-    """How often the leader sweeps expired leases (claims also count expiry live)."""
+    """How often the leader sweeps expired leases (claims also release a project's overdue leases, at
+    most once a second per process)."""
     refit_interval_seconds: float = Field(60.0, gt=0)
     """How often each process looks for projects with new answers to refit."""
     approve_interval_seconds: float = Field(60.0, gt=0)

@@ -243,7 +243,7 @@ assignments = Table(
         postgresql_where=text("status = 'leased'"),
         sqlite_where=text("status = 'leased'"),
     ),
-    # Overdue leases of one project (the claim releases them first); the
+    # Overdue leases of one project (claims release them, once a second); the
     # sweeper walks the whole index, which holds only live leases.
     Index(
         "ix_assignments_expiry",
