@@ -92,6 +92,19 @@ async def test_completed_tasks_reach_the_feed_and_signed_webhooks(crowd: Crowd, 
         assert headers["Crowd-Event-Type"] == json.loads(body)["type"]
 
 
+async def test_a_webhook_gets_only_the_event_types_it_subscribed_to(
+    crowd: Crowd, receiver: tuple[Receiver, str]
+) -> None:
+    target, url = receiver
+    pid = (await crowd.new_project(min_overlap=2))["id"]
+    body = {"url": url, "events": ["batch.completed"], "secret": "s" * 24}
+    assert (await crowd.call("POST", f"/api/v1/projects/{pid}/webhooks", crowd.platform, body)).status == 201
+    await finish_a_batch(crowd, pid, 3)
+    async with aiohttp.ClientSession() as session:
+        assert await deliver_due(delivery(crowd, session)) == 1  # three task.completed were not queued
+    assert [json.loads(body)["type"] for _, body in target.calls] == ["batch.completed"]
+
+
 async def test_failed_deliveries_are_retried_with_backoff(crowd: Crowd, receiver: tuple[Receiver, str]) -> None:
     target, url = receiver
     target.failures = 2
