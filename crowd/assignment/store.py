@@ -259,7 +259,7 @@ _texts = cache(text)  # each claim's SQL, built once
 async def real_work_available(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> bool:
     """Whether a claim now would find a real task for this worker (no lock taken)."""
     params = {"project_id": project_id, "worker_id": worker_id}
-    return (await conn.execute(text(_CANDIDATE), params)).first() is not None
+    return (await conn.execute(_texts(_CANDIDATE), params)).first() is not None
 
 
 #: The prime 2**31 - 1: ``(id mod p) * draw`` stays below 2**62, so the
@@ -285,34 +285,37 @@ async def claim_gold(
     when ids are scrambled as ``id * draw mod GOLD_DRAW_MODULUS``: a prime
     modulus makes that a different permutation of the ids for every draw. Gold has no
     overlap: no slot is counted and the task row is left alone, so no lock."""
-    given = select(assignments.c.id).where(assignments.c.worker_id == worker_id, assignments.c.task_id == tasks.c.id)
-    scrambled = ((tasks.c.id % GOLD_DRAW_MODULUS) * bindparam("draw", draw, type_=BigInteger)) % GOLD_DRAW_MODULUS
-    query = (
-        select(tasks.c.id, tasks.c.data)
-        # "is_gold" as written in the partial index ix_tasks_gold, so both
-        # PostgreSQL and SQLite see that the index applies
-        .where(tasks.c.project_id == project_id, text("tasks.is_gold"), ~given.exists())
-        .order_by(scrambled, tasks.c.id)
-        .limit(1)
-    )
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_GOLD, {"project_id": project_id, "worker_id": worker_id, "draw": draw})).first()
     if row is None:
         return None
-    await conn.execute(
-        insert(assignments).values(
-            public_id=public_id,
-            project_id=project_id,
-            task_id=row.id,
-            worker_id=worker_id,
-            is_gold=True,
-            status=LEASED,
-            issued_at=now,
-            expires_at=expires_at,
-            reward=reward[0],
-            reserved=reward[1],
-        )
-    )
+    lease = {
+        "public_id": public_id,
+        "project_id": project_id,
+        "task_id": row.id,
+        "worker_id": worker_id,
+        "is_gold": True,
+        "status": LEASED,
+        "issued_at": now,
+        "expires_at": expires_at,
+        "reward": reward[0],
+        "reserved": reward[1],
+    }
+    await conn.execute(_INSERT_LEASE, lease)
     return Offer(public_id, project_id, expires_at, row.data, TaskId(row.id))
+
+
+_GIVEN = select(assignments.c.id).where(
+    assignments.c.worker_id == bindparam("worker_id"), assignments.c.task_id == tasks.c.id
+)
+_SCRAMBLED = ((tasks.c.id % GOLD_DRAW_MODULUS) * bindparam("draw", type_=BigInteger)) % GOLD_DRAW_MODULUS
+_GOLD = (
+    select(tasks.c.id, tasks.c.data)
+    # "is_gold" as written in the partial index ix_tasks_gold, so both
+    # PostgreSQL and SQLite see that the index applies
+    .where(tasks.c.project_id == bindparam("project_id"), text("tasks.is_gold"), ~_GIVEN.exists())
+    .order_by(_SCRAMBLED, tasks.c.id)
+    .limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
