@@ -7,8 +7,8 @@ a role that may CREATE DATABASE) and Redis (``--redis``). In one run:
 
 1. **Ceiling.** The statements a claim and an answer run, captured from the
    store functions themselves (``crowd/assignment/store.py``: the project with
-   the worker's standing and lease, ``_PG_CLAIM``; the assignment locked with
-   its project, the task locked, the answer inserted with its assignment
+   the worker's standing and lease, ``_PG_CLAIM``; the assignment and its
+   task locked with the project, the answer inserted with its assignment
    closed; ``crowd/payments/store.py``: the reward's posting;
    ``crowd/inference/store.py``: the worker-stats upsert, the task's votes,
    its posterior with the answer counted), replayed with asyncpg by
@@ -402,9 +402,10 @@ class Statements:
     """The project, the worker's standing and lease there (``claim_context``), ``_PG_CLAIM``.
     The server also releases overdue leases, at most once a second per project and process."""
     answer: list[Statement]
-    """Lock the assignment (its row gives ``assignment`` and ``task``; the project and the
-    worker's standing come with it), lock the task, insert the answer and close the assignment,
-    post its reward, upsert the worker's stats, read the task's votes and the latest fit."""
+    """Lock the assignment and its task (the row gives ``assignment``, ``task`` and the
+    task's slots; the project and the worker's standing come with it), insert the answer
+    and close the assignment, post its reward, upsert the worker's stats, read the task's
+    votes and the latest fit."""
     settle: list[Statement]
     """The task's new posterior with the answer counted: ``[still open, completed]``. Without
     the second, full tasks would stay in the claim index and every claim would walk past them."""
@@ -453,9 +454,9 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
             claimed = len(seen)
             answering_ = await assignment_store.answer_context(conn, public_id, worker_id)
             assert answering_ is not None
-            assignment = answering_[0]
+            assignment, _, slots = answering_
+            assert slots is not None
             roles.update(assignment=assignment.id, task=assignment.task_id)
-            slots = await assignment_store.task_slots_for_update(conn, assignment.task_id)
             at = roles["answered_at"]
             stored = await assignment_store.record_answer(
                 conn, assignment, roles["label"], at, held_slot=True, count=False
@@ -483,8 +484,8 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
     made = [_statement(sql, args, roles) for sql, args in seen]
-    answer_sql, ledger_sql = made[claimed + 2], made[posting]
-    made[claimed + 2] = replace(answer_sql, returns="answer")
+    answer_sql, ledger_sql = made[claimed + 1], made[posting]
+    made[claimed + 1] = replace(answer_sql, returns="answer")
     dialect = db.engine.dialect
     made[posting] = replace(ledger_sql, build=_reward_posting(project_row, dialect, ledger_sql.args))
     settle = [statement for statement in made[answered:] if "SAVEPOINT" not in statement.sql]
@@ -520,17 +521,16 @@ def _statement(sql: str, args: tuple[Any, ...], roles: dict[str, Any]) -> Statem
 
 async def replay_answer(conn: asyncpg.Connection, statements: Statements, values: dict[str, Any]) -> bool:
     """The answer statements in one transaction; False if there was no lease to answer."""
-    lock_assignment, lock_task, *rest = statements.answer
-    row = await conn.fetchrow(lock_assignment.sql, *lock_assignment.bind(values))
+    lock, *rest = statements.answer
+    row = await conn.fetchrow(lock.sql, *lock.bind(values))
     if row is None:
         return False
     values.update(assignment=row["id"], task=row["task_id"])
-    slots = await conn.fetchrow(lock_task.sql, *lock_task.bind(values))
     for statement in rest:
         rows = await conn.fetch(statement.sql, *statement.bind(values))
         if statement.returns:
             values[statement.returns] = rows[0][0]
-    completes = slots["answer_count"] + 1 >= slots["target_overlap"]
+    completes = row["task__answer_count"] + 1 >= row["task__target_overlap"]
     settle = statements.settle[1 if completes else 0]
     await conn.fetch(settle.sql, *settle.bind(values))
     return True

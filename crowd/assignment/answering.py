@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd import metrics
 from crowd.assignment import completion, store
-from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, SKIPPED, AnswerFit, fit_answer
+from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, SKIPPED, AnswerFit, Slots, fit_answer
 from crowd.assignment.service import Engine, check_active
 from crowd.assignment.signals import announce_work
 from crowd.assignment.store import Assignment, StoredAnswer
@@ -47,7 +47,7 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
         found = await store.answer_context(conn, public_id, worker.id)
         if found is None:
             raise NotFound(f"no assignment {public_id}")
-        assignment, context = found
+        assignment, context, slots = found
         project = context.project
         if assignment.status == ANSWERED:
             stored = await store.answer_of(conn, assignment.id)
@@ -58,7 +58,7 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
             raise WorkerBlocked("this worker is blocked on this project")
         if label not in project.labels:
             raise UnknownLabel(f"{label!r} is not one of {project.labels}")
-        receipt, needs_workers = await _accept(conn, project, assignment, label, engine.clock.now())
+        receipt, needs_workers = await _accept(conn, project, assignment, slots, label, engine.clock.now())
         return receipt, needs_workers, metrics.kind(assignment.is_gold)  # the kind only counts, never shows
 
     receipt, needs_workers, stored = await engine.db.retrying(work)
@@ -70,11 +70,11 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
 
 
 async def _accept(
-    conn: AsyncConnection, project: Project, assignment: Assignment, label: str, now: datetime
+    conn: AsyncConnection, project: Project, assignment: Assignment, slots: Slots | None, label: str, now: datetime
 ) -> tuple[Receipt, ProjectId | None]:
     """Record the answer and count it for the worker; grade it (gold) or score
-    its task (real). The project comes back when it now wants more workers."""
-    slots = None if assignment.is_gold else await store.task_slots_for_update(conn, assignment.task_id)
+    its task (real: ``slots``, read under its lock). The project comes back
+    when it now wants more workers."""
     fit = fit_answer(assignment.status, slots)
     if fit is AnswerFit.CLOSED:
         raise AssignmentClosed("this assignment was skipped")

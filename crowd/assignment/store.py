@@ -483,17 +483,31 @@ _CLAIM_CONTEXT = (
 
 async def answer_context(
     conn: AsyncConnection, public_id: str, worker_id: WorkerId
-) -> tuple[Assignment, Context] | None:
-    """The worker's assignment, locked, with its project and the worker's
-    standing there; None if the assignment is not theirs."""
+) -> tuple[Assignment, Context, Slots | None] | None:
+    """The worker's assignment and its task, both locked (in that order, as
+    everywhere), with the project and the worker's standing there, and the
+    task's slots (None for gold, which has no overlap); None if the
+    assignment is not theirs."""
     row = (await conn.execute(_ANSWER_CONTEXT, {"public_id": public_id, "worker_id": worker_id})).mappings().first()
-    return None if row is None else (_assignment(row), Context(project_of(row), *standing_of(row)))
+    if row is None:
+        return None
+    assignment = _assignment(row)
+    slots = None if assignment.is_gold else _slots(row["task__status"], *(row[f"task__{c}"] for c in _COUNTERS))
+    return assignment, Context(project_of(row), *standing_of(row)), slots
 
 
+_COUNTERS = ("answer_count", "lease_count", "target_overlap")
 _ANSWER_CONTEXT = (
-    select(assignments, *PROJECT_COLUMNS, *STANDING_COLUMNS)
+    select(
+        assignments,
+        *PROJECT_COLUMNS,
+        *STANDING_COLUMNS,
+        *(tasks.c[name].label(f"task__{name}") for name in ("status", *_COUNTERS)),
+    )
     .select_from(
-        assignments.join(projects, projects.c.id == assignments.c.project_id).outerjoin(
+        assignments.join(projects, projects.c.id == assignments.c.project_id)
+        .join(tasks, tasks.c.id == assignments.c.task_id)
+        .outerjoin(
             worker_stats,
             and_(
                 worker_stats.c.project_id == assignments.c.project_id,
@@ -502,7 +516,7 @@ _ANSWER_CONTEXT = (
         )
     )
     .where(assignments.c.public_id == bindparam("public_id"), assignments.c.worker_id == bindparam("worker_id"))
-    .with_for_update(of=assignments)
+    .with_for_update(of=[assignments, tasks])
 )
 
 
@@ -519,16 +533,8 @@ _ASSIGNMENT = (
 )
 
 
-async def task_slots_for_update(conn: AsyncConnection, task_id: TaskId) -> Slots:
-    row = (await conn.execute(_SLOTS, {"task_id": task_id})).one()
-    return Slots(row.status == "open", row.answer_count, row.lease_count, row.target_overlap)
-
-
-_SLOTS = (
-    select(tasks.c.status, tasks.c.answer_count, tasks.c.lease_count, tasks.c.target_overlap)
-    .where(tasks.c.id == bindparam("task_id"))
-    .with_for_update()
-)
+def _slots(status: str, answer_count: int, lease_count: int, target_overlap: int) -> Slots:
+    return Slots(status == "open", answer_count, lease_count, target_overlap)
 
 
 async def record_answer(
