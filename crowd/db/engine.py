@@ -1,7 +1,8 @@
 """The database: engine set-up per dialect and the unit of work.
 
 ``Database.transaction()`` is the one way to write. It commits when the block
-ends and rolls back on any exception. ``Database.read()`` is for reads.
+ends and rolls back on any exception. ``Database.read()`` is for reads (on
+PostgreSQL, statements in autocommit: see its docstring).
 
 Dialect notes, kept here so nothing else needs to know:
 
@@ -66,8 +67,16 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with _translate_outage(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A unit of reads. On PostgreSQL it runs without BEGIN and COMMIT:
+        under READ COMMITTED each statement reads its own snapshot inside a
+        transaction too, so the transaction would only cost two round trips.
+        On SQLite it is a transaction: one WAL snapshot for the whole read."""
+        if self.is_sqlite:
+            async with _translate_outage(), self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        async with _translate_outage(), self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def retrying(self, work: Callable[[AsyncConnection], Awaitable[T]], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, starting over on a lost race:
