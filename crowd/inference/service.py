@@ -82,7 +82,7 @@ async def on_answer(
         without_blocked=project.recollect_blocked,
         without_fast=project.fast_policy == "exclude",
     )
-    model, stored, machines = _model(project, found.fit), found.humans, found.machines
+    model, stored, machines = _model(project, found.priors, found.newcomer), found.humans, found.machines
     index = {label: k for k, label in enumerate(project.labels)}
     votes = [Vote(index[v.label], _matrix(v.confusion, len(index))) for v in [*stored, *machines]]
     posterior = policy.task_posterior(model, votes)
@@ -115,12 +115,12 @@ async def on_answer(
     return Settled(outcome.target_overlap > target_overlap, completed)
 
 
-def _model(project: Project, fit: store.StoredFit | None) -> DSParams:
+def _model(project: Project, priors: list[float] | None, newcomer: list[list[float]] | None) -> DSParams:
     """The online model of the project's latest fit (a cold start before the
     first, or when the labels changed since)."""
-    if fit is None or len(fit.priors) != len(project.labels):
+    if priors is None or newcomer is None or len(priors) != len(project.labels):
         return policy.cold_start(len(project.labels))
-    return DSParams(np.empty((0, len(fit.priors), len(fit.priors))), np.asarray(fit.priors), np.asarray(fit.newcomer))
+    return DSParams(np.empty((0, len(priors), len(priors))), np.asarray(priors), np.asarray(newcomer))
 
 
 def _matrix(confusion: list[list[float]] | None, n_classes: int) -> np.ndarray | None:

@@ -81,9 +81,10 @@ class WorkerStanding:
 class TaskVotes:
     humans: list[StoredVote]
     machines: list[StoredVote]
-    fit: StoredFit | None
-    """The project's latest fit (None before the first); its ``version`` and
-    ``last_answer_id`` are not read here and are 0."""
+    priors: list[float] | None
+    """The class priors of the project's latest fit; None before the first."""
+    newcomer: list[list[float]] | None
+    """Its confusion matrix for a worker it has not seen."""
 
 
 async def task_votes(
@@ -102,7 +103,8 @@ async def task_votes(
     query = _votes_query(without_blocked, without_fast)
     rows = (await conn.execute(query, {"project_id": project_id, "task_id": task_id})).all()
     if not rows:
-        return TaskVotes([], [], await latest_fit(conn, project_id))
+        fit = await latest_fit(conn, project_id)
+        return TaskVotes([], [], None, None) if fit is None else TaskVotes([], [], fit.priors, fit.newcomer)
     humans, machines = [], []
     for machine, _, who, label, confusion, count, _, _ in rows:
         if machine:
@@ -110,7 +112,7 @@ async def task_votes(
         else:
             humans.append(StoredVote(WorkerId(who), label, confusion, count or 0))
     priors, newcomer = rows[0][-2:]
-    return TaskVotes(humans, machines, None if priors is None else StoredFit(0, 0, priors, newcomer))
+    return TaskVotes(humans, machines, priors, newcomer)
 
 
 @cache
@@ -214,10 +216,10 @@ async def set_posterior(
 ) -> TaskOutcome | None:
     """Store the task's posterior and top probability (``confidence``); with
     an ``outcome`` (label, confidence) the task completes, and what it
-    completed with comes back. ``counts``: answers
-    and leases to add to the task's counters in the same write, for the
-    answer that moved the posterior: ``(1, -1)`` when it takes over its
-    lease's slot, ``(1, 0)`` when it takes a free one."""
+    completed with comes back. ``counts``: answers and leases to add to the
+    task's counters in the same write, for the answer that moved the
+    posterior: ``(1, -1)`` when it takes over its lease's slot, ``(1, 0)``
+    when it takes a free one."""
     values: dict[str, Any] = {
         "task_id": task_id,
         "posterior": posterior,
