@@ -492,7 +492,9 @@ async def answer_context(
     if row is None:
         return None
     assignment = _assignment(row)
-    slots = None if assignment.is_gold else _slots(row["task__status"], *(row[f"task__{c}"] for c in _COUNTERS))
+    slots = (
+        None if assignment.is_gold else Slots(row["task__status"] == "open", *(row[f"task__{c}"] for c in _COUNTERS))
+    )
     return assignment, Context(project_of(row), *standing_of(row)), slots
 
 
@@ -531,10 +533,6 @@ _ASSIGNMENT = (
     .where(assignments.c.public_id == bindparam("public_id"), assignments.c.worker_id == bindparam("worker_id"))
     .with_for_update()
 )
-
-
-def _slots(status: str, answer_count: int, lease_count: int, target_overlap: int) -> Slots:
-    return Slots(status == "open", answer_count, lease_count, target_overlap)
 
 
 async def record_answer(
