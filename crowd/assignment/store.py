@@ -93,11 +93,15 @@ _CANDIDATES = """
       AND t.status = 'open' AND NOT t.is_gold
       -- a slot is free: answers plus live leases below the target overlap
       AND t.answer_count + t.lease_count < t.target_overlap
-      -- never given to this worker, not even after a skip or an expiry;
-      -- a probe of the unique index on assignments (worker_id, task_id)
+      -- never given to this worker, not even after a skip or an expiry:
+      -- one probe of the unique index on assignments (worker_id, task_id)
+      -- per candidate. OFFSET 0 keeps PostgreSQL from turning this into an
+      -- anti-join, which on stale statistics scans all of the worker's
+      -- assignments for every candidate (a cost growing with their history).
       AND NOT EXISTS (
           SELECT 1 FROM assignments AS a
-          WHERE a.worker_id = :worker_id AND a.task_id = t.id)
+          WHERE a.worker_id = :worker_id AND a.task_id = t.id
+          LIMIT 1 OFFSET 0)
     -- walk ix_tasks_claim in order: priority, then closest to completion
     -- (most answers, so batches finish), then oldest
     ORDER BY t.priority DESC, t.answer_count DESC, t.id

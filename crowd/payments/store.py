@@ -263,11 +263,19 @@ async def pending_rewards_of_task(conn: AsyncConnection, task_id: TaskId) -> lis
     return [(PendingReward(*row[:6]), row[6]) for row in await conn.execute(_PENDING_OF_TASK, {"task_id": task_id})]
 
 
+# The task's few answers first, then each one's reward through the unique
+# index on answer_id. On PostgreSQL the CTE is MATERIALIZED, a fence: on stale
+# statistics the planner had started from every reward in the ledger instead.
+_TASK_ANSWERS = (
+    select(answers.c.id, answers.c.label)
+    .where(answers.c.task_id == bindparam("task_id"))
+    .cte("task_answers")
+    .prefix_with("MATERIALIZED", dialect="postgresql")
+)
 _PENDING_OF_TASK = (
     _pending_rewards()
-    .add_columns(answers.c.label)
-    .join(answers, answers.c.id == _reward.c.answer_id)
-    .where(answers.c.task_id == bindparam("task_id"))
+    .add_columns(_TASK_ANSWERS.c.label)
+    .join(_TASK_ANSWERS, _TASK_ANSWERS.c.id == _reward.c.answer_id)
 )
 
 
