@@ -281,12 +281,13 @@ async def meter(load: Load, groups: dict[str, Callable[[], list[int]]], dsn: str
     if conn is not None and watcher is not None:
         await watcher
         after_db = await conn.fetchrow(DATABASE_SQL)
-        load.database = {key: after_db[key] - before_db[key] for key in ("commits", "rollbacks", "deadlocks")}
+        load.database = {key: after_db[key] - before_db[key] for key in after_db.keys()}
         await conn.close()
 
 
 DATABASE_SQL = """
-    SELECT xact_commit AS commits, xact_rollback AS rollbacks, deadlocks
+    SELECT xact_commit AS commits, xact_rollback AS rollbacks, deadlocks,
+           blks_hit + blks_read AS buffers, tup_returned AS rows_scanned
     FROM pg_stat_database WHERE datname = current_database()
 """
 
@@ -1160,7 +1161,8 @@ def print_report(report: dict[str, Any]) -> None:
         per = run["database_per_cycle"]
         deadlocks = run["database"].get("deadlocks")
         print(
-            f"  {name}: {per.get('commits')} commits, {per.get('rollbacks')} rollbacks per cycle, {deadlocks} deadlocks"
+            f"  {name}: {per.get('commits')} commits, {per.get('rollbacks')} rollbacks, {per.get('buffers')} buffers"
+            f" touched, {per.get('rows_scanned')} rows scanned per cycle; {deadlocks} deadlocks"
         )
     print("\nthe servers' database sessions during the PostgreSQL run (share of 20 ms samples):")
     for item in report["postgres"]["database_sessions"]:
