@@ -281,10 +281,11 @@ async def meter(load: Load, groups: dict[str, Callable[[], list[int]]], dsn: str
     if conn is not None and watcher is not None:
         await watcher
         after_db = await conn.fetchrow(DATABASE_SQL)
-        load.database = {key: after_db[key] - before_db[key] for key in after_db.keys()}
+        load.database = {key: after_db[key] - before_db[key] for key in DATABASE_COUNTERS}
         await conn.close()
 
 
+DATABASE_COUNTERS = ("commits", "rollbacks", "deadlocks", "buffers", "rows_scanned")
 DATABASE_SQL = """
     SELECT xact_commit AS commits, xact_rollback AS rollbacks, deadlocks,
            blks_hit + blks_read AS buffers, tup_returned AS rows_scanned

@@ -273,9 +273,7 @@ _TASK_ANSWERS = (
     .prefix_with("MATERIALIZED", dialect="postgresql")
 )
 _PENDING_OF_TASK = (
-    _pending_rewards()
-    .add_columns(_TASK_ANSWERS.c.label)
-    .join(_TASK_ANSWERS, _TASK_ANSWERS.c.id == _reward.c.answer_id)
+    _pending_rewards().add_columns(_TASK_ANSWERS.c.label).join(_TASK_ANSWERS, _TASK_ANSWERS.c.id == _reward.c.answer_id)
 )
 
 
