@@ -23,10 +23,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, BindParameter, RowMapping, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import BigInteger, BindParameter, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
+from crowd.db.hot import Columns, Hot
 from crowd.db.schema import answers, assignments, project_spend, projects, tasks, worker_stats
 from crowd.db.types import BigId, Json, UtcDateTime
 from crowd.gold.policy import Standing
@@ -135,8 +136,8 @@ _TAKE = """
 """
 
 
-def _pg_claim(candidate: str) -> Any:
-    return (
+def _pg_claim(candidate: str) -> Hot:
+    return Hot(
         text(f"WITH {candidate}, {_TAKE}")
         .bindparams(bindparam("now", type_=UtcDateTime()), bindparam("expires_at", type_=UtcDateTime()))
         .columns(id=BigId, data=Json)
@@ -234,7 +235,7 @@ async def claim(
     }
     if conn.dialect.name == "postgresql":
         statement = _PG_CLAIM if route is None else _PG_ROUTED_CLAIMS[route]
-        row = (await conn.execute(statement, params)).first()
+        row = await statement.row(conn, params)
         taken = None if row is None else (TaskId(row[0]), row[1])
     else:
         taken = await _sqlite_claim(conn, params, _CANDIDATE if route is None else _SQLITE_ROUTED[route])
@@ -437,7 +438,7 @@ async def claim_context(
 ) -> tuple[Context, Offer | None] | None:
     """The project, the worker's standing in it and their lease there, if
     any, overdue or not (the caller tells); None if there is no such project."""
-    row = (await conn.execute(_CLAIM_CONTEXT, {"project_id": project_id, "worker_id": worker_id})).mappings().first()
+    row = await _CLAIM_CONTEXT.row(conn, {"project_id": project_id, "worker_id": worker_id})
     if row is None:
         return None
     context = Context(project_of(row), *standing_of(row))
@@ -455,7 +456,7 @@ async def claim_context(
 
 
 _WORKER: BindParameter[str] = bindparam("worker_id")
-_CLAIM_CONTEXT = (
+_CLAIM_CONTEXT = Hot(
     select(
         *PROJECT_COLUMNS,
         *STANDING_COLUMNS,
@@ -492,7 +493,7 @@ async def answer_context(
     everywhere), with the project and the worker's standing there, and the
     task's slots (None for gold, which has no overlap); None if the
     assignment is not theirs."""
-    row = (await conn.execute(_ANSWER_CONTEXT, {"public_id": public_id, "worker_id": worker_id})).mappings().first()
+    row = await _ANSWER_CONTEXT.row(conn, {"public_id": public_id, "worker_id": worker_id})
     if row is None:
         return None
     assignment = _assignment(row)
@@ -503,7 +504,7 @@ async def answer_context(
 
 
 _COUNTERS = ("answer_count", "lease_count", "target_overlap")
-_ANSWER_CONTEXT = (
+_ANSWER_CONTEXT = Hot(
     select(
         assignments,
         *PROJECT_COLUMNS,
@@ -565,7 +566,7 @@ async def record_answer(
         "created_at": now,
     }
     if conn.dialect.name == "postgresql":
-        answer_id = int((await conn.execute(_PG_INSERT_ANSWER, {**values, "now": now})).scalar_one())
+        answer_id = int(await _PG_INSERT_ANSWER.value(conn, {**values, "now": now}))
     else:
         answer_id = int((await conn.execute(_INSERT_ANSWER, values)).scalar_one())
         await _close(conn, assignment, ANSWERED, now)
@@ -581,7 +582,7 @@ def answer_counts(held_slot: bool) -> tuple[int, int]:
 
 _INSERT_ANSWER = insert(answers).returning(answers.c.id)
 # PostgreSQL closes the assignment in the same statement (a data-modifying CTE)
-_PG_INSERT_ANSWER = (
+_PG_INSERT_ANSWER = Hot(
     text(
         """
         WITH closed AS (
@@ -631,7 +632,7 @@ async def closed_at(conn: AsyncConnection, assignment_id: int) -> datetime:
     return value
 
 
-def _assignment(row: RowMapping) -> Assignment:
+def _assignment(row: Columns) -> Assignment:
     return Assignment(
         id=row["id"],
         public_id=AssignmentId(row["public_id"]),

@@ -2,7 +2,9 @@
 
 ``Database.transaction()`` is the one way to write. It commits when the block
 ends and rolls back on any exception. ``Database.read()`` is for reads (on
-PostgreSQL, statements in autocommit: see its docstring).
+PostgreSQL, statements in autocommit: see its docstring). On PostgreSQL both
+run their transaction control on the asyncpg connection (SQLAlchemy sees an
+autocommit connection) and lend it to hot statements: ``crowd/db/hot.py``.
 
 Dialect notes, kept here so nothing else needs to know:
 
@@ -25,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -32,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from crowd.config import Settings
+from crowd.db.hot import CONNECTION_ERRORS, DRIVER, translated
 from crowd.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -55,10 +59,14 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write unit of work: commit on success, roll back on error."""
+        """A write unit of work: commit on success, roll back on error. On
+        PostgreSQL the transaction is run on the driver connection, so that
+        hot statements (``crowd/db/hot.py``) can go straight to it."""
         if self._write_lock is None:
-            async with _translate_outage(), self.engine.begin() as conn:
-                yield conn
+            async with _translate_outage(), self.engine.connect() as conn:
+                driver = await direct(conn)
+                async with _driver_transaction(conn, driver):
+                    yield conn
             return
         async with self._write_lock, _translate_outage(), self.engine.connect() as conn:
             conn = await conn.execution_options(crowd_write=True)
@@ -76,7 +84,8 @@ class Database:
                 yield conn
             return
         async with _translate_outage(), self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await direct(conn)
+            yield conn
 
     async def retrying(self, work: Callable[[AsyncConnection], Awaitable[T]], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, starting over on a lost race:
@@ -118,6 +127,49 @@ def is_unique_violation(exc: IntegrityError) -> bool:
     if code is not None:
         return code == UNIQUE_VIOLATION
     return "UNIQUE constraint failed" in str(exc.orig)
+
+
+async def direct(conn: AsyncConnection) -> asyncpg.Connection:
+    """Put a PostgreSQL connection in autocommit for SQLAlchemy, which then
+    sends no BEGIN or COMMIT of its own, and hand hot statements its driver
+    connection; the caller runs any transaction on the driver."""
+    driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+    await conn.execution_options(isolation_level="AUTOCOMMIT", **{DRIVER: driver})
+    return driver
+
+
+@asynccontextmanager
+async def _driver_transaction(conn: AsyncConnection, driver: asyncpg.Connection) -> AsyncIterator[None]:
+    """BEGIN and COMMIT on the driver; ROLLBACK if the block raises. A
+    connection left in a transaction whose fate is unknown (a COMMIT cut
+    short, a failed ROLLBACK) is invalidated: the pool never hands it out again."""
+    try:
+        transaction = driver.transaction()  # raises on a connection found closed
+    except CONNECTION_ERRORS as error:
+        await conn.invalidate()
+        raise DatabaseUnavailable() from error
+    await _on_driver(conn, "BEGIN", transaction.start)
+    try:
+        yield
+        await _on_driver(conn, "COMMIT", transaction.commit)
+    finally:
+        if driver.is_in_transaction():  # only with an error in flight, which says what went wrong
+            try:
+                await transaction.rollback()
+            except BaseException as error:
+                await conn.invalidate()
+                if not isinstance(error, Exception):
+                    raise
+
+
+async def _on_driver(conn: AsyncConnection, sql: str, call: Callable[[], Awaitable[object]]) -> None:
+    try:
+        await call()
+    except asyncpg.PostgresError as error:
+        raise translated(sql, (), error) from error
+    except CONNECTION_ERRORS as error:
+        await conn.invalidate()
+        raise DatabaseUnavailable() from error
 
 
 @asynccontextmanager

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd.db.hot import Hot
 from crowd.db.schema import events, webhook_deliveries, webhooks
 from crowd.db.types import Json, UtcDateTime
-from crowd.db.upsert import PerDialect
 from crowd.ids import new_id
 
 TASK_COMPLETED = "task.completed"
@@ -66,8 +67,8 @@ async def emit(
         "created_at": now,
     }
     if conn.dialect.name == "postgresql":
-        return (await conn.execute(_PG_EMIT, values)).first() is not None
-    event_id = (await conn.execute(_EMIT(conn), values)).scalar()
+        return await _PG_EMIT.row(conn, values) is not None
+    event_id = (await conn.execute(_SQLITE_EMIT, values)).scalar()
     if event_id is None:
         return False
     targets = [hook for hook, wanted in await conn.execute(_SUBSCRIBED, {"project_id": project_id}) if type_ in wanted]
@@ -89,8 +90,9 @@ async def emit(
 
 
 # PostgreSQL writes the event and its deliveries in one statement.
-_PG_EMIT = text(
-    """
+_PG_EMIT = Hot(
+    text(
+        """
     WITH event AS (
         INSERT INTO events (public_id, dedupe_key, organization_id, project_id, type, data, created_at)
         VALUES (:public_id, :dedupe_key, :organization_id, :project_id, :type, :data, :created_at)
@@ -104,12 +106,10 @@ _PG_EMIT = text(
     )
     SELECT id FROM event
     """
-).bindparams(bindparam("data", type_=Json), bindparam("created_at", type_=UtcDateTime()))
-_EMIT = PerDialect(
-    lambda insert_into: (
-        insert_into(events).on_conflict_do_nothing(index_elements=[events.c.dedupe_key]).returning(events.c.id)
-    )
+    ).bindparams(bindparam("data", type_=Json), bindparam("created_at", type_=UtcDateTime()))
 )
+# SQLite's: the event, then its deliveries (PostgreSQL: _PG_EMIT)
+_SQLITE_EMIT = sqlite.insert(events).on_conflict_do_nothing(index_elements=[events.c.dedupe_key]).returning(events.c.id)
 _SUBSCRIBED = select(webhooks.c.id, webhooks.c.events).where(
     webhooks.c.project_id == bindparam("project_id"), webhooks.c.status == "active"
 )

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd.db.hot import Columns
 from crowd.db.schema import answers, assignments, tasks, worker_stats
 from crowd.db.upsert import insert_for
 from crowd.gold.policy import GoldAnswer, Standing
@@ -44,7 +45,7 @@ STANDING_PREFIX = "standing__"
 STANDING_COLUMNS = tuple(worker_stats.c[name].label(STANDING_PREFIX + name) for name in (*_STANDING_FIELDS, "blocked"))
 
 
-def standing_of(row: RowMapping) -> tuple[Standing, bool]:
+def standing_of(row: Columns) -> tuple[Standing, bool]:
     """The standing in a row that selected :data:`STANDING_COLUMNS`, and
     whether the worker is blocked; NULLs (no stats row) are a worker the
     project has not seen yet."""

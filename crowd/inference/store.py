@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, func, insert, literal, null, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd.db.hot import Hot
 from crowd.db.schema import (
     answers,
     consensus_fits,
@@ -101,7 +102,7 @@ async def task_votes(
     matrix, in one round trip (two when no vote is left). Humans blocked on
     the project (``without_blocked``) or too fast (``without_fast``) are left out."""
     query = _votes_query(without_blocked, without_fast)
-    rows = (await conn.execute(query, {"project_id": project_id, "task_id": task_id})).all()
+    rows = await query.rows(conn, {"project_id": project_id, "task_id": task_id})
     if not rows:
         fit = await latest_fit(conn, project_id)
         return TaskVotes([], [], None, None) if fit is None else TaskVotes([], [], fit.priors, fit.newcomer)
@@ -111,12 +112,12 @@ async def task_votes(
             machines.append(StoredVote(WorkerId(model_worker(who)), label, confusion))
         else:
             humans.append(StoredVote(WorkerId(who), label, confusion, count or 0))
-    priors, newcomer = rows[0][-2:]
+    priors, newcomer = rows[0]["priors"], rows[0]["newcomer"]
     return TaskVotes(humans, machines, priors, newcomer)
 
 
 @cache
-def _votes_query(without_blocked: bool, without_fast: bool) -> Any:
+def _votes_query(without_blocked: bool, without_fast: bool) -> Hot:
     project_id: Any = bindparam("project_id")
     # the latest fit's parameters on every row: uncorrelated, so evaluated once
     priors = _LATEST_FIT.with_only_columns(consensus_fits.c.priors).scalar_subquery().label("priors")
@@ -139,7 +140,7 @@ def _votes_query(without_blocked: bool, without_fast: bool) -> Any:
         .select_from(predictions.outerjoin(model_stats, fitted_model))
         .where(predictions.c.task_id == bindparam("task_id"))
     )  # fmt: skip
-    return union_all(humans, machines).order_by("machine", "rank")
+    return Hot(union_all(humans, machines).order_by("machine", "rank"))
 
 
 async def latest_fit(conn: AsyncConnection, project_id: ProjectId) -> StoredFit | None:
@@ -180,12 +181,13 @@ async def count_answer(
         "fast_answers": int(fast),
         "updated_at": now,
     }
-    await conn.execute(_COUNT_ANSWER(conn), values)
+    await _COUNT_ANSWER(conn).rows(conn, values)
 
 
 def _count_answer(insert_into: Callable[[Table], Any]) -> Any:
     """Insert the worker's first count, or add the new one to theirs."""
-    statement = insert_into(worker_stats)
+    columns = ("project_id", "worker_id", "answers", "gold_answers", "gold_correct", "fast_answers", "updated_at")
+    statement = insert_into(worker_stats).values({name: _bind(worker_stats, name) for name in columns})
     new = statement.excluded
     counted = ("answers", "gold_answers", "gold_correct", "fast_answers")
     return statement.on_conflict_do_update(
@@ -229,22 +231,37 @@ async def set_posterior(
         "added_leases": counts[1],
     }
     if outcome is None:
-        await conn.execute(_SET_POSTERIOR, values)
+        await _SET_POSTERIOR.rows(conn, values)
         return None
     label, confidence = outcome
     completing = {**values, "label": label, "confidence": confidence, "completed_at": now}
-    return TaskOutcome(*(await conn.execute(_COMPLETE, completing)).one())
+    row = await _COMPLETE.row(conn, completing)
+    assert row is not None, "the task is locked by the answer that completes it"
+    return TaskOutcome(*row)
 
 
-_SET_POSTERIOR = (
+def _bind(table: Table, name: str) -> Any:
+    """A parameter for ``table.name``, typed as the column (its JSON or UTC time processing)."""
+    return bindparam(name, type_=table.c[name].type)
+
+
+_SET_POSTERIOR_STATEMENT = (
     update(tasks)
     .where(tasks.c.id == bindparam("task_id"))
     .values(
-        answer_count=tasks.c.answer_count + bindparam("added_answers"),
-        lease_count=tasks.c.lease_count + bindparam("added_leases"),
+        {name: _bind(tasks, name) for name in ("posterior", "target_overlap", "confidence")}
+        | {
+            "answer_count": tasks.c.answer_count + bindparam("added_answers"),
+            "lease_count": tasks.c.lease_count + bindparam("added_leases"),
+        }
     )
 )
-_COMPLETE = _SET_POSTERIOR.values(status="completed").returning(*OUTCOME_COLUMNS)
+_SET_POSTERIOR = Hot(_SET_POSTERIOR_STATEMENT)
+_COMPLETE = Hot(
+    _SET_POSTERIOR_STATEMENT.values(
+        {name: _bind(tasks, name) for name in ("label", "completed_at")} | {"status": "completed"}
+    ).returning(*OUTCOME_COLUMNS)
+)
 
 
 # full fits -----------------------------------------------------------------

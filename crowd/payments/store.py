@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, literal, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd.db.hot import Hot
 from crowd.db.schema import (
     answers,
     assignments,
@@ -21,16 +23,14 @@ from crowd.db.schema import (
     tasks,
     worker_stats,
 )
-from crowd.db.upsert import PerDialect
 from crowd.ids import ProjectId, TaskId, WorkerId
 from crowd.payments.ledger import AccountType, Kind, Transaction
 
-_POST = PerDialect(
-    lambda insert_into: (
-        insert_into(ledger_transactions)
-        .on_conflict_do_nothing(index_elements=[ledger_transactions.c.idempotency_key])
-        .returning(ledger_transactions.c.id)
-    )
+# SQLite's posting, a transaction then its entries (PostgreSQL: PG_POST_ALL)
+_SQLITE_POST = (
+    sqlite.insert(ledger_transactions)
+    .on_conflict_do_nothing(index_elements=[ledger_transactions.c.idempotency_key])
+    .returning(ledger_transactions.c.id)
 )
 _INSERT_ENTRIES = insert(ledger_entries)
 
@@ -51,8 +51,8 @@ async def post_all(
         return []
     if conn.dialect.name != "postgresql":
         return [await _post_one(conn, tx, now, due_at) for tx, due_at in postings]
-    rows = await conn.execute(PG_POST_ALL, pg_post_params(postings, now))
-    posted: dict[str, int] = {row.idempotency_key: row.id for row in rows}
+    rows = await PG_POST_ALL.rows(conn, pg_post_params(postings, now))
+    posted: dict[str, int] = {row["idempotency_key"]: row["id"] for row in rows}
     return [posted.get(tx.key) for tx, _ in postings]
 
 
@@ -85,8 +85,9 @@ def pg_post_params(postings: Sequence[tuple[Transaction, datetime | None]], now:
 # The transactions and their entries in one statement: the entries join the
 # transactions this statement inserted, so a key posted before (ON CONFLICT
 # DO NOTHING) writes no entries either.
-PG_POST_ALL = text(
-    """
+PG_POST_ALL = Hot(
+    text(
+        """
     WITH tx AS (
         INSERT INTO ledger_transactions (idempotency_key, kind, organization_id, project_id, worker_id,
                                          answer_id, settles, payout_run_id, currency, created_at, due_at)
@@ -111,6 +112,7 @@ PG_POST_ALL = text(
     )
     SELECT idempotency_key, id FROM tx
     """
+    )
 )
 
 
@@ -128,7 +130,7 @@ async def _post_one(conn: AsyncConnection, tx: Transaction, now: datetime, due_a
         "created_at": now,
         "due_at": due_at,
     }
-    tx_id = (await conn.execute(_POST(conn), values)).scalar()
+    tx_id = (await conn.execute(_SQLITE_POST, values)).scalar()
     if tx_id is None:
         return None
     await conn.execute(
@@ -260,7 +262,8 @@ def _pending_rewards() -> Any:
 
 async def pending_rewards_of_task(conn: AsyncConnection, task_id: TaskId) -> list[tuple[PendingReward, str]]:
     """Unsettled rewards of the task's answers, each with the answer's label."""
-    return [(PendingReward(*row[:6]), row[6]) for row in await conn.execute(_PENDING_OF_TASK, {"task_id": task_id})]
+    rows = await _PENDING_OF_TASK.rows(conn, {"task_id": task_id})
+    return [(PendingReward(*reward), label) for *reward, label in rows]
 
 
 # The task's few answers first, then each one's reward through the unique
@@ -272,7 +275,7 @@ _TASK_ANSWERS = (
     .cte("task_answers")
     .prefix_with("MATERIALIZED", dialect="postgresql")
 )
-_PENDING_OF_TASK = (
+_PENDING_OF_TASK = Hot(
     _pending_rewards().add_columns(_TASK_ANSWERS.c.label).join(_TASK_ANSWERS, _TASK_ANSWERS.c.id == _reward.c.answer_id)
 )
 

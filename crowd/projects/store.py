@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, RowMapping, and_, bindparam, case, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crowd.db.hot import Columns, Hot
 from crowd.db.schema import answers, batches, projects, tasks
 from crowd.ids import BatchId, OrganizationId, ProjectId, TaskId
 from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, NewTask, Project, ProjectProgress
@@ -239,7 +240,7 @@ PROJECT_PREFIX = "project__"
 PROJECT_COLUMNS = tuple(projects.c[name].label(PROJECT_PREFIX + name) for name in PROJECT_FIELDS)
 
 
-def project_of(row: RowMapping) -> Project:
+def project_of(row: Columns) -> Project:
     """The project in a row that selected :data:`PROJECT_COLUMNS`."""
     return Project(**{name: row[PROJECT_PREFIX + name] for name in PROJECT_FIELDS})
 
@@ -291,9 +292,11 @@ _OUTCOME_OF = _OUTCOME.where(tasks.c.id == bindparam("task_id"))
 
 
 async def batch_finished(conn: AsyncConnection, batch_id: str) -> bool:
-    return (await conn.execute(_UNFINISHED, {"batch_id": batch_id})).first() is None
+    return await _UNFINISHED.row(conn, {"batch_id": batch_id}) is None
 
 
 # "open", not "not completed": an equality ix_tasks_batch_id_status can seek
 # to, where the inequality walked every completed task of the batch first.
-_UNFINISHED = select(tasks.c.id).where(tasks.c.batch_id == bindparam("batch_id"), tasks.c.status == "open").limit(1)
+_UNFINISHED = Hot(
+    select(tasks.c.id).where(tasks.c.batch_id == bindparam("batch_id"), tasks.c.status == "open").limit(1)
+)

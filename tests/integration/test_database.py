@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, insert, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.config import Settings
-from crowd.db.engine import Database, create_database
+from crowd.db.engine import Database, create_database, is_unique_violation
+from crowd.db.hot import Hot
+from crowd.db.schema import organizations
+from crowd.db.types import UtcDateTime
+from crowd.errors import DatabaseUnavailable
 
 STATE = text("SELECT state FROM pg_stat_activity WHERE pid = :pid")
 
@@ -30,3 +39,110 @@ async def test_reads_on_postgres_hold_no_transaction_and_writes_do(settings: Set
         assert await _state_between_statements(db, write=True) == "idle in transaction"
     finally:
         await db.dispose()
+
+
+# --- hot statements (crowd/db/hot.py) ------------------------------------------------------------
+
+INSERT_ORGANIZATION = Hot(
+    insert(organizations)
+    .values(id=bindparam("id"), name=bindparam("name"), created_at=bindparam("created_at", type_=UtcDateTime()))
+    .returning(organizations.c.id, organizations.c.name, organizations.c.created_at)
+)
+ORGANIZATIONS_NAMED = text("SELECT count(*) FROM organizations WHERE name LIKE 'hot %'")
+
+
+def _organization(name: str) -> dict[str, object]:
+    return {"id": f"org_{name.replace(' ', '_')}", "name": name, "created_at": datetime(2026, 1, 2, 3, tzinfo=UTC)}
+
+
+async def _insert_then_fail(unit: AbstractAsyncContextManager[AsyncConnection], name: str) -> None:
+    async with unit as conn:
+        await INSERT_ORGANIZATION.rows(conn, _organization(name))
+        raise RuntimeError("the unit of work fails after its insert")
+
+
+async def _insert_twice(db: Database, name: str) -> None:
+    async with db.transaction() as conn:
+        await INSERT_ORGANIZATION.rows(conn, _organization(name))
+        await INSERT_ORGANIZATION.rows(conn, _organization(name))  # the same id and name
+
+
+async def _insert_after_cut(db: Database, killer: Database, name: str) -> None:
+    async with db.transaction() as conn:
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with killer.transaction() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await INSERT_ORGANIZATION.rows(conn, _organization(name))
+
+
+async def _named(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(ORGANIZATIONS_NAMED)).scalar_one())
+
+
+async def test_a_hot_statement_returns_rows_by_name_and_by_position(settings: Settings) -> None:
+    db = create_database(settings)
+    try:
+        async with db.transaction() as conn:
+            row = await INSERT_ORGANIZATION.row(conn, _organization("hot one"))
+            assert row is not None
+            assert row["name"] == row[1] == "hot one"
+            assert row["created_at"] == datetime(2026, 1, 2, 3, tzinfo=UTC)  # UTC-aware on both backends
+            assert await INSERT_ORGANIZATION.value(conn, _organization("hot two")) == "org_hot_two"
+        assert await _named(db) == 2
+    finally:
+        await db.dispose()
+
+
+async def test_a_failed_unit_of_work_keeps_nothing_and_its_error_is_sqlalchemys(settings: Settings) -> None:
+    db = create_database(settings)
+    try:
+        with pytest.raises(IntegrityError) as raised:
+            await _insert_twice(db, "hot twin")
+        assert is_unique_violation(raised.value)
+        assert await _named(db) == 0  # the first insert was rolled back with the second
+        async with db.transaction() as conn:  # and the connection went back to the pool clean
+            await INSERT_ORGANIZATION.rows(conn, _organization("hot twin"))
+        assert await _named(db) == 1
+    finally:
+        await db.dispose()
+
+
+async def test_a_hot_statement_stays_in_a_transaction_it_did_not_open(settings: Settings) -> None:
+    """Outside ``Database`` (a test's, a CLI's own ``engine.begin()``) it runs
+    through SQLAlchemy, so it cannot slip past the lazily sent BEGIN."""
+    db = create_database(settings)
+    try:
+        with pytest.raises(RuntimeError):
+            await _insert_then_fail(db.engine.begin(), "hot rolled back")
+        assert await _named(db) == 0
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_unit_of_work_that_fails_returns_its_connection_outside_any_transaction(settings: Settings) -> None:
+    db = create_database(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0}))
+    try:
+        with pytest.raises(RuntimeError):
+            await _insert_then_fail(db.transaction(), "hot failed")
+        async with db.read() as conn:  # the pool's one connection again
+            assert not (await conn.get_raw_connection()).driver_connection.is_in_transaction()
+        assert await _named(db) == 0
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_connection_cut_mid_transaction_is_an_outage_and_leaves_the_pool(settings: Settings) -> None:
+    db = create_database(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0}))
+    killer = create_database(settings)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await _insert_after_cut(db, killer, "hot cut")
+        async with db.transaction() as conn:  # a new connection: the dead one was dropped
+            await INSERT_ORGANIZATION.rows(conn, _organization("hot after"))
+        assert await _named(db) == 1
+    finally:
+        await db.dispose()
+        await killer.dispose()
