@@ -22,8 +22,6 @@ from crowd.identity.tokens import Role, hash_secret
 
 log = logging.getLogger(__name__)
 
-_PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
-
 
 class PrincipalCache:
     """Who a secret belonged to a moment ago, so not every request costs a
@@ -53,19 +51,20 @@ AUTH_CACHE = web.AppKey("auth_cache", PrincipalCache)
 
 
 async def principal(request: web.Request) -> Principal:
-    if _PRINCIPAL in request:
-        return request[_PRINCIPAL]
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send 'Authorization: Bearer <key or token>'")
     cache = request.app[AUTH_CACHE]
     digest = hash_secret(secret.strip())
-    found = cache.get(digest) or await authenticate(request.app[DATABASE], secret.strip())
+    found = cache.get(digest)
     if found is None:
-        raise Unauthorized("the key or token is not valid")
-    cache.put(digest, found)
-    request[_PRINCIPAL] = found
+        found = await authenticate(request.app[DATABASE], secret.strip())
+        if found is None:
+            raise Unauthorized("the key or token is not valid")
+        # only a fresh lookup restarts the entry's life: a revoked key or a
+        # blocked worker is refused within the TTL, however busy they are
+        cache.put(digest, found)
     return found
 
 

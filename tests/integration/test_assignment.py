@@ -272,6 +272,23 @@ async def test_long_poll_without_a_project_wakes_too(crowd: Crowd) -> None:
     assert await asyncio.wait_for(waiting, 10) is not None
 
 
+async def test_a_worker_blocked_while_busy_is_refused_once_the_cache_entry_ends(crowd: Crowd) -> None:
+    """Using a token keeps it in the process's cache no longer than the TTL
+    from when it was looked up: block a worker who calls every second, and
+    within 5 s they are refused."""
+    worker = await crowd.new_worker()
+    me = await crowd.ok("GET", "/api/v1/work/me", worker)
+    db = crowd.client.server.app[DATABASE]  # type: ignore[union-attr]
+    async with db.transaction() as conn:
+        assert await identity_store.set_worker_blocked(conn, me["id"], True)
+    for _ in range(4):  # trusted from the cache meanwhile: 4 s after the lookup
+        crowd.clock.advance(1)
+        assert (await crowd.call("GET", "/api/v1/work/me", worker)).status == 200
+    crowd.clock.advance(1.5)
+    reply = await crowd.call("GET", "/api/v1/work/next", worker)
+    assert (reply.status, reply.body["type"]) == (403, "worker-blocked")
+
+
 async def test_no_work_is_204_at_once_and_wait_is_bounded(crowd: Crowd) -> None:
     worker = await crowd.new_worker()
     assert await crowd.next(worker) is None
