@@ -243,11 +243,13 @@ assignments = Table(
         postgresql_where=text("status = 'leased'"),
         sqlite_where=text("status = 'leased'"),
     ),
-    # Overdue leases of one project (claims release them, once a second); the
-    # sweeper walks the whole index, which holds only live leases.
+    # Overdue leases, oldest first: the sweeper's range, and a claim's (once a
+    # second) with its project as a filter, over the few leases past due. Not
+    # led by project_id: then it competed with ix_assignments_live_lease for
+    # a worker's lease, and on a young table's statistics the planner took it
+    # and read every live lease of the project on each claim.
     Index(
         "ix_assignments_expiry",
-        "project_id",
         "expires_at",
         postgresql_where=text("status = 'leased'"),
         sqlite_where=text("status = 'leased'"),
