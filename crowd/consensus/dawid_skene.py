@@ -59,7 +59,7 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from crowd.consensus.acceleration import Convergence, run_em
+from crowd.consensus.acceleration import Convergence, Iterate, run_em
 from crowd.consensus.em import (
     DSParams,
     EMStep,
@@ -220,23 +220,26 @@ class DawidSkene:
             answers = _covering(answers, init)
         layout = AnswerLayout.of(answers)
         laid_out = LaidOutAnswers.of(layout, Gold.from_mapping(gold, answers.n_tasks, answers.n_classes))
-        votes = laid_out.majority()
-        counts = laid_out.soft_counts(votes)
-        step = EMStep.of(laid_out, self.smoothing.prior_for(confusion_counts(counts, layout)))
-        start = votes if init is None else warm_start(laid_out, init)
-        self._iterate(step, start, counts if init is None else None)
+        self._iterate(*self._first_step(laid_out, init))
         return self
 
-    def _iterate(self, step: EMStep, posteriors: FloatArray, counts: FloatArray | None) -> None:
-        """EM steps from ``posteriors`` (layout order) under a prior fixed for the whole fit.
+    def _first_step(self, answers: LaidOutAnswers, init: DSParams | None) -> tuple[EMStep, Iterate[DSParams]]:
+        """The EM map under this fit's prior, and its first step, from the majority vote or ``init``'s E-step.
 
-        ``counts`` are the soft counts of ``posteriors`` when already known (the cold
-        start's, which the prior was built from): the first M-step reuses them.
+        The prior is built from the majority vote's soft counts, which the
+        cold start's first M-step reuses. The start is let go once stepped from.
         """
+        votes = answers.majority()
+        counts = answers.soft_counts(votes)
+        step = EMStep.of(answers, self.smoothing.prior_for(confusion_counts(counts, answers.layout)))
+        first = step(votes, counts) if init is None else step(warm_start(answers, init))
+        return step, first
+
+    def _iterate(self, step: EMStep, first: Iterate[DSParams]) -> None:
+        """EM steps after ``first`` (posteriors in layout order) under a prior fixed for the whole fit."""
         layout = step.answers.layout
         stop = Convergence(self.tol * max(layout.n_answers, 1), self.posterior_tol)
-        first = step(posteriors, counts)
-        trace = run_em(step, posteriors, self.max_iter, stop, self.accelerate, first)
+        trace = run_em(step, first.posteriors, self.max_iter, stop, self.accelerate, first)
         params = trace.last.params
         self.confusions_, self.priors_, self.newcomer_ = (
             np.ascontiguousarray(params.confusions),

@@ -9,9 +9,10 @@ columns the E-step adds per answer, and whose rows over ``l`` (the M-step
 normalises each ``C_w[k, :]``) are whole ``workers × K`` slabs.
 
 Per-answer rows go through one scratch array per fit (the E-step's
-log-likelihood rows, then the M-step's posterior rows): the biggest arrays of
-a step are written in place instead of freshly allocated, which on a busy
-machine also saves the page faults of new memory.
+log-likelihood rows, then the M-step's posterior rows), by sums bound to it
+once per fit (:mod:`crowd.consensus.sums`): the biggest arrays of a step are
+written in place instead of freshly allocated, which on a busy machine also
+saves the page faults of new memory.
 
 The per-task sums of log-likelihoods are exact (:func:`exact_terms`), so
 they do not depend on the order of a task's answers, which the layout
@@ -31,9 +32,12 @@ from crowd.consensus.acceleration import Iterate
 from crowd.consensus.encoding import FloatArray, IntArray
 from crowd.consensus.layout import AnswerLayout
 from crowd.consensus.prior import DirichletPrior
+from crowd.consensus.sums import CellSums, TaskSums
 
 MIN_GRID_BITS = 24
 """Per-task sums too large for a grid this fine (~6e-8) are not made exact: they would lose more than they gain."""
+UNSHIFTED_RANGE = 700.0
+"""``exp`` of a log-joint above ``-700`` is a normal float (the smallest is ~1e-308): no shift is needed."""
 
 __all__ = [
     "DSParams",
@@ -85,30 +89,40 @@ class Gold:
         return posteriors
 
 
-def normalise_log(log_joint: FloatArray, log_priors: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
-    """Posteriors ``exp(log_joint + log_priors - log Z)`` and log-evidences ``log Z``, row by row."""
-    by_class, log_evidence = class_major_posteriors(log_joint, log_priors)
-    return np.ascontiguousarray(by_class.T), log_evidence
+def normalise_log(
+    log_joint: FloatArray, log_priors: FloatArray | None = None, shift: bool = True
+) -> tuple[FloatArray, FloatArray]:
+    """Posteriors ``exp(log_joint + log_priors - log Z)`` and log-evidences ``log Z``, row by row.
 
-
-def class_major_posteriors(log_joint: FloatArray, log_priors: FloatArray | None) -> tuple[FloatArray, FloatArray]:
-    """:func:`normalise_log` with the posteriors class-major (``K × n``).
-
-    Each row is shifted by its maximum before exponentiating, so the largest
-    term is ``exp(0) = 1`` and nothing underflows to an all-zero row. The work
-    runs on the class-major transpose, where additions and reductions over the
-    few classes are contiguous and several times faster.
+    With ``shift``, each row is shifted by its maximum before exponentiating,
+    so the largest term is ``exp(0) = 1`` and nothing underflows to an
+    all-zero row; a caller that knows every row has a term above
+    ``-UNSHIFTED_RANGE`` and none above 0 passes ``shift=False`` and saves
+    two passes (:meth:`LaidOutAnswers.needs_shift`). The work runs on the
+    class-major transpose, where additions and reductions over the few
+    classes are contiguous and several times faster; the division writes
+    the task-major posteriors, which costs half as much as dividing in
+    place and transposing back.
     """
     priors = np.zeros((log_joint.shape[1], 1)) if log_priors is None else log_priors[:, np.newaxis]
     by_class = np.add(log_joint.T, priors, order="C")  # the class-major copy and the priors in one pass
-    shift = by_class.max(axis=0, initial=-np.inf)
-    by_class -= shift
+    peak = by_class.max(axis=0, initial=-np.inf) if shift else None
+    if peak is not None:
+        by_class -= peak
     np.exp(by_class, out=by_class)
     totals = by_class.sum(axis=0)
-    by_class /= totals
+    posteriors = np.empty(log_joint.shape)
+    np.divide(by_class, totals, out=posteriors.T)
     np.log(totals, out=totals)
-    totals += shift
-    return by_class, totals
+    if peak is not None:
+        totals += peak
+    return posteriors, totals
+
+
+def class_sums(posteriors: FloatArray) -> FloatArray:
+    """``Σ_i q_i``, a class at a time: numpy sums each strided column pairwise, to the bits a class-major copy
+    would give, without the copy (``sum(axis=0)`` would reduce the short rows slowly)."""
+    return np.array([np.add.reduce(posteriors[:, k]) for k in range(posteriors.shape[1])])
 
 
 def exact_terms(table: FloatArray, max_terms: int, magnitude: float | None = None) -> FloatArray:
@@ -148,35 +162,40 @@ def by_worker(cells: FloatArray) -> FloatArray:
 
 @dataclass(frozen=True)
 class LaidOutAnswers:
-    """One fit's answers: their layout, the gold at layout positions, and the per-answer scratch rows."""
+    """One fit's answers: their layout, the gold at layout positions, and the two sums bound to the fit's scratch.
+
+    ``task_sums`` writes the per-task log-likelihoods into a buffer of its
+    own, read by each E-step before the next one overwrites it.
+    """
 
     layout: AnswerLayout
     gold: Gold
-    scratch: FloatArray
+    task_sums: TaskSums
+    cell_sums: CellSums
+    max_answers: int
     last_totals: list[tuple[FloatArray, FloatArray]] = field(default_factory=list, compare=False)
 
     @classmethod
     def of(cls, layout: AnswerLayout, gold: Gold) -> LaidOutAnswers:
-        return cls(layout, gold.at(layout.task_position), layout.scratch())
+        scratch = layout.scratch()
+        sums = TaskSums.of(layout, scratch), CellSums.of(layout, scratch)
+        return cls(layout, gold.at(layout.task_position), *sums, layout.max_answers)
 
     def class_totals(self, posteriors: FloatArray) -> FloatArray:
-        """``Σ_i q_i``; for the last E-step's posteriors, kept from that step (summed while class-major)."""
+        """``Σ_i q_i``; for the last E-step's posteriors, kept from that step."""
         if self.last_totals and self.last_totals[0][0] is posteriors:
             return self.last_totals[0][1]
-        # Summed over the class-major copy: numpy reduces a (tasks × K) array over its
-        # long axis several times slower than a (K × tasks) one over its rows.
-        totals: FloatArray = np.ascontiguousarray(posteriors.T).sum(axis=1)
-        return totals
+        return class_sums(posteriors)
 
     def majority(self) -> FloatArray:
         """Majority-vote shares (gold clamped): tasks without answers get the uniform distribution.
 
-        A task's votes are the sums of one-hot label rows over its answers,
-        and its number of answers is known, so the shares need no row sums.
+        The layout counts each task's answers of each label, and so its
+        number of answers: the shares need neither a pass over the answers
+        nor row sums.
         """
         layout = self.layout
-        one_hot = np.repeat(np.eye(layout.n_classes), layout.n_workers, axis=0)  # row l * n_workers + w is e_l
-        votes = layout.task_totals(one_hot, self.scratch)
+        votes = layout.label_counts.astype(np.float64)
         empty = layout.empty
         votes[:empty] = 1.0 / max(layout.n_classes, 1)
         votes[empty:] /= layout.answers_per_task[empty:, np.newaxis]
@@ -184,36 +203,49 @@ class LaidOutAnswers:
 
     def soft_counts(self, posteriors: FloatArray) -> FloatArray:
         """``N`` by cell: row ``l * n_workers + w`` holds ``N_w[:, l] = Σ_{answers (i, w, l)} q_i``."""
-        return self.layout.cell_totals(posteriors, self.scratch)
+        return self.cell_sums(posteriors)
 
     def log_likelihoods(self, log_cells: FloatArray, magnitude: float | None = None) -> FloatArray:
         """``Σ_{answers (i, w, l)} log C_w[k, l]`` per task, exactly; ``log_cells`` by cell, ``n_cells × K``.
 
         ``magnitude``, if given, bounds ``|log_cells|`` (see :func:`exact_terms`).
+        The result is the bound buffer: the next call overwrites it.
         """
-        exact = exact_terms(log_cells, self.layout.max_answers, magnitude)
-        return self.layout.task_totals(exact, self.scratch)
+        return self.task_sums(exact_terms(log_cells, self.max_answers, magnitude))
 
     def log_joint(self, log_cells: FloatArray, log_priors: FloatArray) -> FloatArray:
-        """``log π_k + Σ_{answers (i, w, l)} log C_w[k, l]`` per task."""
-        log_joint = self.log_likelihoods(log_cells)
-        log_joint += log_priors
+        """``log π_k + Σ_{answers (i, w, l)} log C_w[k, l]`` per task (a fresh array)."""
+        log_joint: FloatArray = np.add(self.log_likelihoods(log_cells), log_priors)
         return log_joint
 
     def e_step(
         self, log_cells: FloatArray, log_priors: FloatArray, magnitude: float | None = None
     ) -> tuple[FloatArray, float]:
-        """Task posteriors ``q`` (gold clamped) and the data log-likelihood ``Σ_i log Z_i``."""
+        """Task posteriors ``q`` (gold clamped) and the data log-likelihood ``Σ_i log Z_i``.
+
+        ``magnitude``, if given, bounds ``|log_cells|`` (see :meth:`needs_shift`).
+        """
         log_likelihoods = self.log_likelihoods(log_cells, magnitude)
-        by_class, log_evidence = class_major_posteriors(log_likelihoods, log_priors)
+        shift = self.needs_shift(magnitude, len(log_priors))
+        posteriors, log_evidence = normalise_log(log_likelihoods, log_priors, shift)
         if len(self.gold.tasks):
             gold = self.gold
             log_evidence[gold.tasks] = log_likelihoods[gold.tasks, gold.classes] + log_priors[gold.classes]
-            by_class[:, gold.tasks] = 0.0
-            by_class[gold.classes, gold.tasks] = 1.0
-        posteriors = np.ascontiguousarray(by_class.T)
-        self.last_totals[:] = [(posteriors, by_class.sum(axis=1))]
+            gold.clamp(posteriors)
+        self.last_totals[:] = [(posteriors, class_sums(posteriors))]
         return posteriors, float(log_evidence.sum())
+
+    def needs_shift(self, magnitude: float | None, n_classes: int) -> bool:
+        """Whether some task's log-joint might fall below ``-UNSHIFTED_RANGE`` for every class.
+
+        It cannot when ``magnitude`` bounds ``|log C|``: a task sums at most
+        ``max_answers`` such terms, and the class with the largest prior has
+        ``log π ≥ -log K``. No log-joint is above 0 (``C`` and ``π`` are
+        probabilities), so then the posteriors are exponentiated unshifted.
+        """
+        if magnitude is None:
+            return True
+        return self.max_answers * magnitude + math.log(max(n_classes, 1)) >= UNSHIFTED_RANGE
 
     def e_step_of(self, params: DSParams) -> tuple[FloatArray, float]:
         """:meth:`e_step` from parameters (which must cover every worker of the layout)."""
@@ -243,9 +275,10 @@ class EMStep:
 
     def maximise(self, posteriors: FloatArray, counts: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
         """M-step: confusions by cell and class priors; ``counts`` (by cell) if already known."""
-        counts = self.answers.soft_counts(posteriors) if counts is None else counts
-        cells = counts.reshape(self.pseudo_counts.shape) + self.pseudo_counts
-        cells /= reduce(np.add, cells, np.zeros(cells.shape[1:]))  # row totals Σ_l C_w[k, l]: a slab per label
+        fresh = self.answers.soft_counts(posteriors) if counts is None else counts.copy()
+        cells = fresh.reshape(self.pseudo_counts.shape)
+        cells += self.pseudo_counts
+        cells /= np.add.reduce(cells, axis=0)  # row totals Σ_l C_w[k, l], a slab per label added in turn
         class_totals = self.answers.class_totals(posteriors) + self.prior.classes
         return cells, class_totals / class_totals.sum()
 
@@ -259,7 +292,8 @@ class EMStep:
         )
         log_prior = np.einsum("lwk,lwk->", self.pseudo_counts, log_cells) + self.prior.classes * log_priors.sum()
         params = DSParams(by_worker(cells), priors, self.newcomer)
-        return Iterate(params, new_posteriors, log_likelihood + float(log_prior))
+        totals = self.answers.class_totals(new_posteriors)  # kept from the E-step
+        return Iterate(params, new_posteriors, log_likelihood + float(log_prior), totals)
 
 
 def confusion_counts(counts_by_cell: FloatArray, layout: AnswerLayout) -> FloatArray:

@@ -3,10 +3,12 @@
 Both EM steps gather a row per answer and sum the rows per key: the E-step
 gathers the log-likelihood column of the answer's (worker, label) *cell* and
 sums per task, the M-step gathers the answer's task posterior and sums per
-cell. The answers are grouped once per fit by task, and sorted by (cell,
-task), a canonical order, so the per-cell sums run in an order that does not
-depend on the order of the input rows. Within a task the answers keep their
-input order: the EM loop makes the per-task sums exact instead
+cell. The answers are grouped once per fit by task (in layout order, below),
+and sorted by (cell, task position), a canonical order, so the per-cell sums
+run in an order that does not depend on the order of the input rows, and
+each cell's rows are gathered from ascending addresses (a third faster than
+in task-index order). Within a task the answers keep their input order: the
+EM loop makes the per-task sums exact instead
 (:func:`crowd.consensus.em.exact_terms`), which costs less than a third sort.
 The fit thus does not depend on the order of the input rows, bit for bit.
 
@@ -32,40 +34,31 @@ of a 90k-answer fit. A block of tasks is summed one of two ways:
   where a slab costs a few µs.
 
 Cells are summed as runs, a scratch-full at a time; a run cut by a chunk
-boundary is added up from its parts.
+boundary is added up from its parts. :mod:`crowd.consensus.sums` binds both
+sums to the scratch once per fit.
+
+The layout's own temporaries are kept few and narrow (cells in 16 bits where
+the radix sort takes them, label counts in the smallest type): what a fit
+allocates beyond its inputs is what the allocator must find, or fault in,
+at every fit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 
 from crowd.consensus.encoding import AnswerArrays, FloatArray, IntArray
+from crowd.consensus.ordering import group, inverse, narrow_type, stable_argsort
+from crowd.consensus.sums import CellSums, TaskSums
 
 RUNS_PER_SLAB_GROUP = 30
 """A slab costs a few µs, a run ~0.1 µs: lengths shared by fewer tasks than this are summed as runs."""
 SCRATCH_BYTES = 1 << 20
 """Size of the per-answer rows gathered at once (a longer single task gets a scratch of its own size)."""
-RADIX_BITS = 16
-"""numpy's stable argsort is a radix sort for keys of at most 16 bits; wider keys are sorted digit by digit."""
-NEARLY_SORTED = 64
-"""Keys with fewer than one descent per this many are sorted by timsort (runs found in linear time), else by radix."""
 _NO_RUNS = np.zeros(0, dtype=np.intp)
-
-
-def run_sums(rows: FloatArray, starts: IntArray) -> FloatArray:
-    """``np.add.reduceat(rows, starts, axis=0)`` for C-contiguous rows.
-
-    reduceat runs one inner loop per column of each run; an even number of
-    columns is summed as complex pairs (complex addition adds real and
-    imaginary parts apart, in the same order), which halves those loops.
-    """
-    if rows.shape[1] % 2 == 0 and rows.shape[1] and rows.flags.c_contiguous:
-        paired: FloatArray = np.add.reduceat(rows.view(np.complex128), starts, axis=0).view(np.float64)
-        return paired
-    totals: FloatArray = np.add.reduceat(rows, starts, axis=0)
-    return totals
 
 
 @dataclass(frozen=True)
@@ -83,14 +76,6 @@ class TaskBlock:
     last_task: int
     per_task: int
     starts: IntArray
-
-    def sum_into(self, rows: FloatArray, out: FloatArray) -> None:
-        """Write the sums of ``rows`` (this block's, gathered) into ``out[first_task:last_task]``."""
-        if self.per_task:
-            slab = rows.reshape(self.per_task, self.last_task - self.first_task, rows.shape[1])
-            np.add.reduce(slab, axis=0, out=out[self.first_task : self.last_task])
-        else:
-            out[self.first_task : self.last_task] = run_sums(rows, self.starts)
 
 
 @dataclass(frozen=True)
@@ -125,9 +110,10 @@ class AnswerLayout:
     ``workers × K`` slab per label).
     ``task_order[p]`` is the task at layout position ``p`` and
     ``task_position`` its inverse; the first ``empty`` positions have no
-    answers. ``cells_by_task`` is each answer's cell, in task-block order
-    (within a task, in input order); ``tasks_by_cell`` each answer's task
-    position, sorted by (cell, task).
+    answers. ``label_counts[p, l]`` is the number of answers ``l`` the task at
+    position ``p`` got (its majority votes). ``cells_by_task`` is each
+    answer's cell, in task-block order (within a task, in input order);
+    ``tasks_by_cell`` each answer's task position, sorted by (cell, position).
     ``run_of_cell[c]`` numbers the answered cells in order; unanswered cells
     get the number of runs.
     """
@@ -138,6 +124,7 @@ class AnswerLayout:
     task_order: IntArray
     task_position: IntArray
     answers_per_task: IntArray
+    label_counts: IntArray
     empty: int
     cells_by_task: IntArray
     task_chunks: tuple[TaskChunk, ...]
@@ -149,16 +136,12 @@ class AnswerLayout:
     def of(cls, answers: AnswerArrays) -> AnswerLayout:
         n_tasks, n_cells = answers.n_tasks, answers.n_workers * answers.n_classes
         block_rows = _block_rows(answers.n_classes)
-        cells = np.multiply(answers.labels, answers.n_workers)
-        cells += answers.workers
-        by_task = _group(answers.tasks, n_tasks)
-        counts = np.bincount(answers.tasks, minlength=n_tasks)
+        label_counts = _label_counts(answers)
+        counts = _row_totals(label_counts)
         task_order, task_blocks = _task_plan(counts, block_rows)
-        task_position = _inverse(task_order)
-        first_answers = np.take(np.cumsum(counts) - counts, task_order)  # of each task, in by_task order
-        slab_order = np.take(by_task, _block_gather(task_blocks, first_answers, len(cells)))
-        by_cell = _stable_argsort(np.take(_narrow(cells, n_cells), by_task), n_cells)  # ties keep (task) order
-        cell_counts = np.bincount(cells, minlength=n_cells)
+        answers_per_task = np.take(counts, task_order)
+        position_cells = np.take(_cells(answers), _by_position(answers.tasks, counts, task_order, answers_per_task))
+        cell_counts = np.bincount(position_cells, minlength=n_cells)
         answered = cell_counts > 0
         n_runs = int(np.count_nonzero(answered))
         return cls(
@@ -166,12 +149,13 @@ class AnswerLayout:
             n_workers=answers.n_workers,
             n_classes=answers.n_classes,
             task_order=task_order,
-            task_position=task_position,
-            answers_per_task=np.take(counts, task_order),
+            task_position=inverse(task_order),
+            answers_per_task=answers_per_task,
+            label_counts=_compact(np.take(label_counts, task_order, axis=0), answers_per_task),
             empty=int(np.count_nonzero(counts == 0)),
-            cells_by_task=np.take(cells, slab_order),
+            cells_by_task=_rank_major(position_cells, task_blocks),
             task_chunks=_chunks(task_blocks, block_rows),
-            tasks_by_cell=np.take(np.repeat(task_position, counts), by_cell),
+            tasks_by_cell=_tasks_by_cell(position_cells, n_cells, answers_per_task),
             cell_blocks=_cell_blocks(cell_counts, block_rows),
             run_of_cell=np.where(answered, np.cumsum(answered) - 1, n_runs),
         )
@@ -201,35 +185,12 @@ class AnswerLayout:
         return np.empty((max(rows, default=0), self.n_classes))
 
     def task_totals(self, table: FloatArray, scratch: FloatArray) -> FloatArray:
-        """``Σ_{answers (i, w, l)} table[l * n_workers + w]`` for every task ``i``, in layout order."""
-        out = np.empty((self.n_tasks, table.shape[1]))
-        out[: self.empty] = 0.0
-        for chunk in self.task_chunks:
-            cells = self.cells_by_task[chunk.first_row : chunk.last_row]
-            rows = np.take(table, cells, axis=0, out=scratch[: len(cells)], mode="clip")
-            for block in chunk.blocks:
-                block.sum_into(rows[block.first_row - chunk.first_row : block.last_row - chunk.first_row], out)
-        return out
+        """``Σ_{answers (i, w, l)} table[l * n_workers + w]`` for every task ``i``, in layout order (a fresh array)."""
+        return TaskSums.of(self, scratch)(table)
 
     def cell_totals(self, per_task: FloatArray, scratch: FloatArray) -> FloatArray:
         """``Σ_{answers (i, w, l)} per_task[i]`` for every cell ``l * n_workers + w``; ``per_task`` in layout order."""
-        blocks = self.cell_blocks
-        n_runs = blocks[-1].last_run if blocks else 0
-        if len(blocks) == 1 and n_runs == self.n_cells:  # one block, every cell answered
-            rows = np.take(per_task, self.tasks_by_cell, axis=0, out=scratch[: self.n_answers], mode="clip")
-            return run_sums(rows, blocks[0].starts)
-        runs = np.empty((n_runs + 1, per_task.shape[1]))
-        runs[n_runs] = 0.0  # the unanswered cells' row
-        for block in blocks:
-            tasks = self.tasks_by_cell[block.first_row : block.last_row]
-            sums = run_sums(np.take(per_task, tasks, axis=0, out=scratch[: len(tasks)], mode="clip"), block.starts)
-            if block.continued:
-                sums[0] += runs[block.first_run]
-            runs[block.first_run : block.last_run] = sums
-        if n_runs == self.n_cells:
-            return runs[:n_runs]
-        totals: FloatArray = np.take(runs, self.run_of_cell, axis=0)
-        return totals
+        return CellSums.of(self, scratch)(per_task)
 
     def arrange(self, per_task: FloatArray) -> FloatArray:
         """Rows indexed by task -> rows in layout order."""
@@ -244,6 +205,30 @@ class AnswerLayout:
 
 def _block_rows(n_classes: int) -> int:
     return max(SCRATCH_BYTES // (8 * max(n_classes, 1)), 1)
+
+
+def _label_counts(answers: AnswerArrays) -> IntArray:
+    """``n_tasks × K``: how many answers of each label every task got (one count for both the plan and the votes)."""
+    keys = np.multiply(answers.tasks, answers.n_classes)
+    keys += answers.labels
+    counts = np.bincount(keys, minlength=answers.n_tasks * answers.n_classes)
+    by_task: IntArray = counts.reshape(answers.n_tasks, answers.n_classes)
+    return by_task
+
+
+def _compact(label_counts: IntArray, answers_per_task: IntArray) -> IntArray:
+    """The label counts in the smallest type that holds them: the layout keeps them for the whole fit, where only
+    the majority vote reads them."""
+    compact: IntArray = label_counts.astype(np.min_scalar_type(int(answers_per_task.max(initial=0))))
+    return compact
+
+
+def _row_totals(table: IntArray) -> IntArray:
+    """``table.sum(axis=1)`` as column additions: numpy reduces a short last axis several times slower."""
+    if not table.shape[1]:
+        return np.zeros(len(table), dtype=np.intp)
+    totals: IntArray = reduce(np.add, table.T)
+    return totals
 
 
 def _chunks(blocks: tuple[TaskBlock, ...], block_rows: int) -> tuple[TaskChunk, ...]:
@@ -272,10 +257,10 @@ def _task_plan(counts: IntArray, block_rows: int) -> tuple[IntArray, tuple[TaskB
     lengths = np.flatnonzero(tasks_per_length)
     as_slab = (lengths > 0) & (tasks_per_length[lengths] >= RUNS_PER_SLAB_GROUP)
     slab_lengths, run_lengths = lengths[as_slab], lengths[~as_slab & (lengths > 0)]
-    group = np.zeros(len(tasks_per_length), dtype=np.intp)  # per length: 0 empty, 1.. slab lengths, last runs
-    group[slab_lengths] = np.arange(1, len(slab_lengths) + 1)
-    group[run_lengths] = len(slab_lengths) + 1
-    task_order = _stable_argsort(np.take(group, counts), len(slab_lengths) + 2)
+    length_group = np.zeros(len(tasks_per_length), dtype=np.intp)  # 0 empty, 1.. slab lengths, last runs
+    length_group[slab_lengths] = np.arange(1, len(slab_lengths) + 1)
+    length_group[run_lengths] = len(slab_lengths) + 1
+    task_order = stable_argsort(np.take(length_group, counts), len(slab_lengths) + 2)
     per_task, sizes = _slab_blocks(slab_lengths, tasks_per_length[slab_lengths], block_rows)
     rows = per_task * sizes
     first_rows, first_tasks = np.cumsum(rows) - rows, tasks_per_length[0] + np.cumsum(sizes) - sizes
@@ -291,25 +276,58 @@ def _task_plan(counts: IntArray, block_rows: int) -> tuple[IntArray, tuple[TaskB
     return task_order, tuple(blocks)
 
 
-def _block_gather(blocks: tuple[TaskBlock, ...], first_answers: IntArray, n_answers: int) -> IntArray:
-    """For each row in block order, the index of its answer among the answers grouped by task.
+def _cells(answers: AnswerArrays) -> IntArray:
+    """Each answer's cell ``label * n_workers + worker``, in the narrowest type the radix sort takes (if any).
 
-    ``first_answers[p]``: that index for the first answer of the task at
-    layout position ``p``. Row ``first_row + r · size + j`` of a slab block is
-    answer ``r`` of its ``j``-th task; the rows of a run task are its answers
-    in order.
+    Every cell is below ``n_cells``, so the arithmetic never overflows the
+    narrow type, and runs on arrays a quarter the size.
     """
-    gather = np.empty(n_answers, dtype=np.intp)
-    ranks = np.arange(max((block.per_task for block in blocks), default=0), dtype=np.intp)[:, np.newaxis]
+    cell_type = narrow_type(answers.n_workers * answers.n_classes)
+    cells = answers.labels.astype(cell_type)
+    if answers.n_classes > 1:  # with one class every label is 0, and n_workers alone may not fit the type
+        cells *= cell_type.type(answers.n_workers)
+    cells += answers.workers.astype(cell_type)
+    return cells
+
+
+def _by_position(tasks: IntArray, counts: IntArray, task_order: IntArray, answers_per_task: IntArray) -> IntArray:
+    """The answers grouped by the layout position of their task; within a task, in input order."""
+    by_task = group(tasks, len(counts))
+    starts = np.cumsum(counts) - counts  # where each task's answers start in by_task
+    offsets = np.take(starts, task_order)
+    offsets -= np.cumsum(answers_per_task) - answers_per_task  # ... less where they start grouped by position
+    gather = np.repeat(offsets, answers_per_task)
+    gather += np.arange(len(gather))
+    by_position: IntArray = np.take(by_task, gather)
+    return by_position
+
+
+def _rank_major(by_position: IntArray, blocks: tuple[TaskBlock, ...]) -> IntArray:
+    """Values grouped by position laid out in block order: a slab block's ``m × c`` rows transposed to rank-major."""
+    laid_out = np.empty(len(by_position), dtype=np.intp)
     for block in blocks:
-        rows = gather[block.first_row : block.last_row]
-        firsts = first_answers[block.first_task : block.last_task]
+        part = by_position[block.first_row : block.last_row]
         if block.per_task:
-            np.add(firsts, ranks[: block.per_task], out=rows.reshape(block.per_task, len(firsts)))
+            n_tasks = block.last_task - block.first_task
+            rows = laid_out[block.first_row : block.last_row].reshape(block.per_task, n_tasks)
+            np.copyto(rows, part.reshape(n_tasks, block.per_task).T)
         else:
-            lengths = np.diff(block.starts, append=len(rows))
-            np.add(np.repeat(firsts - block.starts, lengths), np.arange(len(rows)), out=rows)
-    return gather
+            laid_out[block.first_row : block.last_row] = part
+    return laid_out
+
+
+def _tasks_by_cell(position_cells: IntArray, n_cells: int, answers_per_task: IntArray) -> IntArray:
+    """Each answer's task position, sorted by (cell, position).
+
+    ``position_cells`` lists the cells in position order and the sort is
+    stable, so ties keep it: a canonical order, and within a cell the
+    M-step gathers its rows from ascending addresses.
+    """
+    by_cell = stable_argsort(position_cells, n_cells)
+    n_tasks = len(answers_per_task)
+    positions = np.repeat(np.arange(n_tasks, dtype=narrow_type(n_tasks)), answers_per_task)
+    tasks_by_cell: IntArray = np.take(positions, by_cell).astype(np.intp, copy=False)
+    return tasks_by_cell
 
 
 def _slab_blocks(lengths: IntArray, tasks: IntArray, block_rows: int) -> tuple[IntArray, IntArray]:
@@ -349,50 +367,3 @@ def _cell_blocks(cell_counts: IntArray, block_rows: int) -> tuple[CellBlock, ...
         relative = np.maximum(starts[first_run:last_run] - first, 0)
         blocks.append(CellBlock(first, last, first_run, last_run, relative, bool(starts[first_run] < first)))
     return tuple(blocks)
-
-
-def _scatter(values: IntArray, positions: IntArray) -> IntArray:
-    """``out[positions[i]] = values[i]``."""
-    out = np.empty_like(values)
-    np.put(out, positions, values)
-    return out
-
-
-def _inverse(permutation: IntArray) -> IntArray:
-    return _scatter(np.arange(len(permutation), dtype=np.intp), permutation)
-
-
-def _group(keys: IntArray, n_keys: int) -> IntArray:
-    """A stable argsort for grouping: timsort, linear on input that is already nearly grouped, else radix.
-
-    Task indices are numbered in order of first appearance, so answers that
-    arrive grouped by task — the usual export — come sorted, or nearly.
-    """
-    descents = np.count_nonzero(keys[1:] < keys[:-1])
-    if descents * NEARLY_SORTED < len(keys):
-        order: IntArray = np.argsort(keys, kind="stable")
-        return order
-    return _stable_argsort(keys, n_keys)
-
-
-def _narrow(keys: IntArray, n_keys: int) -> IntArray:
-    """``keys`` in the smallest unsigned type that holds ``n_keys`` values, if that is 16 bits or less."""
-    if n_keys > 1 << RADIX_BITS:
-        return keys
-    narrow: IntArray = keys.astype(np.min_scalar_type(max(n_keys - 1, 0)), copy=False)
-    return narrow
-
-
-def _stable_argsort(keys: IntArray, n_keys: int, then: IntArray | None = None) -> IntArray:
-    """Stable argsort by radix: one pass per 16-bit digit of the keys (least significant first).
-
-    numpy sorts keys of 8 or 16 bits by radix; wider keys are split into
-    16-bit digits, which keeps the cost linear whatever the order of the
-    input. With ``then``, returns ``then`` reordered by the sort instead.
-    """
-    if n_keys <= 1 << RADIX_BITS:
-        order: IntArray = np.argsort(_narrow(keys, n_keys), kind="stable")
-    else:
-        order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-        order = _stable_argsort(np.take(keys, order) >> RADIX_BITS, (n_keys - 1 >> RADIX_BITS) + 1, then=order)
-    return order if then is None else np.take(then, order)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crowd.consensus.acceleration import Convergence, Iterate, extrapolate, mean_movement, run_em
+from crowd.consensus.acceleration import Convergence, Iterate, extrapolate, mean_movement, moved_at_least, run_em
 from crowd.consensus.dawid_skene import DawidSkene
 
 TARGET = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
@@ -101,3 +101,26 @@ def test_mean_movement_is_the_mean_total_variation_distance() -> None:
     old = np.array([[1.0, 0.0], [0.5, 0.5]])
     new = np.array([[0.8, 0.2], [0.5, 0.5]])
     assert mean_movement(old, new) == pytest.approx((0.2 + 0.0) / 2)
+
+
+def test_column_sums_bound_the_movement_from_below() -> None:
+    rng = np.random.default_rng(0)
+    for scale in (1.0, 1e-2, 1e-4):
+        old = rng.dirichlet(np.ones(3), 50)
+        new = old + scale * (rng.dirichlet(np.ones(3), 50) - old)
+        shift = np.abs(new.sum(axis=0) - old.sum(axis=0)).max() / 50
+        assert shift <= mean_movement(old, new) * (1 + 1e-12)
+
+
+def test_the_column_sums_settle_steps_as_the_full_test_would() -> None:
+    rng = np.random.default_rng(1)
+    for scale in np.geomspace(1e-5, 1.0, 40):
+        old = rng.dirichlet(np.ones(4), 200)
+        new = old + scale * (rng.dirichlet(np.ones(4), 200) - old)
+        with_totals = Iterate(None, old, 0.0, old.sum(axis=0)), Iterate(None, new, 1.0, new.sum(axis=0))
+        without = Iterate(None, old, 0.0), Iterate(None, new, 1.0)
+        for tolerance in (1e-4, 1e-3, 1e-2):
+            stop = Convergence(gain=0.5, movement=tolerance)
+            assert stop.reached(*with_totals) == stop.reached(*without)
+            if moved_at_least(*with_totals, tolerance):
+                assert mean_movement(old, new) >= tolerance

@@ -16,7 +16,7 @@ from crowd.consensus.dawid_skene import (
     majority_posteriors,
     soft_confusion_counts,
 )
-from crowd.consensus.em import exact_terms
+from crowd.consensus.em import LaidOutAnswers, exact_terms, normalise_log
 from crowd.consensus.encoding import answer_arrays
 
 # Toy set, two classes, two workers, three tasks:
@@ -260,3 +260,30 @@ def test_exact_terms_sum_alike_in_any_order(seed: int) -> None:
         for row in exact[order]:
             total += row
         np.testing.assert_array_equal(total, forward)
+
+
+# --- the unshifted E-step ----------------------------------------------------------------------
+
+
+def test_unshifted_normalisation_matches_the_shifted_one() -> None:
+    rng = np.random.default_rng(4)
+    log_joint = -rng.random((500, 3)) * 300.0  # every row above -UNSHIFTED_RANGE
+    log_priors = np.log([0.2, 0.3, 0.5])
+    shifted, shifted_evidence = normalise_log(log_joint, log_priors)
+    unshifted, unshifted_evidence = normalise_log(log_joint, log_priors, shift=False)
+    np.testing.assert_allclose(unshifted, shifted, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(unshifted_evidence, shifted_evidence, rtol=1e-13)
+
+
+def test_long_tasks_keep_the_shift_and_stay_finite() -> None:
+    # 400 answers on one task: its log-joint can fall far below exp's range, so the E-step shifts.
+    rng = np.random.default_rng(5)
+    tasks = np.concatenate([np.zeros(400, dtype=np.intp), np.repeat(np.arange(1, 31), 3)])
+    workers, labels = rng.integers(0, 40, len(tasks)), rng.integers(0, 2, len(tasks))
+    answers = LaidOutAnswers.of(AnswerLayout.of(answer_arrays(tasks, workers, labels)), Gold.from_mapping(None, 31, 2))
+    assert answers.needs_shift(magnitude=12.0, n_classes=2)
+    assert not answers.needs_shift(magnitude=1.0, n_classes=2)
+    assert answers.needs_shift(magnitude=None, n_classes=2)
+    model = DawidSkene().fit(tasks, workers, labels)
+    assert np.all(np.isfinite(model.posteriors_))
+    np.testing.assert_allclose(model.posteriors_.sum(axis=1), 1.0)

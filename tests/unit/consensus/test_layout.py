@@ -7,7 +7,7 @@ import pytest
 
 from crowd.consensus import layout as layout_module
 from crowd.consensus.encoding import answer_arrays
-from crowd.consensus.layout import RUNS_PER_SLAB_GROUP, AnswerLayout, TaskBlock, _group, _stable_argsort
+from crowd.consensus.layout import RUNS_PER_SLAB_GROUP, AnswerLayout, TaskBlock
 
 
 def skewed_answers(seed: int, n_tasks: int, n_workers: int, n_classes: int, n_answers: int) -> tuple[np.ndarray, ...]:
@@ -62,7 +62,7 @@ def test_row_order_does_not_change_the_sums() -> None:
     first = AnswerLayout.of(answer_arrays(tasks, workers, labels, 100, 7, 3))
     second = AnswerLayout.of(answer_arrays(tasks[order], workers[order], labels[order], 100, 7, 3))
     np.testing.assert_array_equal(first.task_order, second.task_order)
-    np.testing.assert_array_equal(first.tasks_by_cell, second.tasks_by_cell)  # (cell, task): canonical
+    np.testing.assert_array_equal(first.tasks_by_cell, second.tasks_by_cell)  # (cell, position): canonical
     # Within a task the answers keep their input order; sums of exactly representable terms agree bit for bit.
     table = np.random.default_rng(1).integers(-50, 0, (21, 3)) / 1024.0
     np.testing.assert_array_equal(
@@ -70,17 +70,36 @@ def test_row_order_does_not_change_the_sums() -> None:
     )
 
 
-@pytest.mark.parametrize("n_keys", [1, 200, 1 << 16, (1 << 16) + 1, 1 << 33])
-def test_stable_argsort_by_digits(n_keys: int) -> None:
-    keys = np.random.default_rng(n_keys).integers(0, n_keys, 5000)
-    np.testing.assert_array_equal(_stable_argsort(keys, n_keys), np.argsort(keys, kind="stable"))
+def test_cells_run_in_position_order() -> None:
+    tasks, workers, labels = skewed_answers(6, 80, 9, 3, 900)
+    layout = AnswerLayout.of(answer_arrays(tasks, workers, labels, 80, 9, 3))
+    # Sorted by (cell, task position): within a cell the M-step reads its rows from ascending addresses.
+    key = np.sort(labels * 9 + workers) * 80 + layout.tasks_by_cell
+    assert np.all(np.diff(key) >= 0)
+    pairs = np.sort(key)
+    np.testing.assert_array_equal(pairs, np.sort((labels * 9 + workers) * 80 + layout.task_position[tasks]))
 
 
-@pytest.mark.parametrize("disorder", [0, 3, 5000])
-def test_grouping_is_a_stable_argsort_whatever_the_order(disorder: int) -> None:
-    rng = np.random.default_rng(disorder)
-    keys = np.sort(rng.integers(0, 300, 5000))
-    swaps = rng.integers(0, len(keys), (disorder, 2))
-    for i, j in swaps:
-        keys[i], keys[j] = keys[j], keys[i]
-    np.testing.assert_array_equal(_group(keys, 300), np.argsort(keys, kind="stable"))
+@pytest.mark.parametrize(
+    ("n_workers", "n_classes", "dtype"), [(100, 2, np.uint8), (825, 4, np.uint16), (1 << 16, 1, np.uint16)]
+)
+def test_cells_are_narrow_where_the_radix_sort_takes_them(n_workers: int, n_classes: int, dtype: type) -> None:
+    rng = np.random.default_rng(n_workers)
+    workers = np.concatenate([[n_workers - 1], rng.integers(0, n_workers, 499)])
+    labels = np.concatenate([[n_classes - 1], rng.integers(0, n_classes, 499)])
+    answers = answer_arrays(rng.integers(0, 50, 500), workers, labels, 50, n_workers, n_classes)
+    cells = layout_module._cells(answers)
+    assert cells.dtype == dtype
+    np.testing.assert_array_equal(cells, labels * n_workers + workers)
+    wide = layout_module._cells(answer_arrays([0, 1], [0, 1 << 15], [0, 2], 2, 1 << 15 | 1, 3))
+    assert wide.dtype == np.intp
+    np.testing.assert_array_equal(wide, [0, 2 * (1 << 15 | 1) + (1 << 15)])
+
+
+def test_label_counts_are_the_votes_in_layout_order() -> None:
+    tasks, workers, labels = skewed_answers(7, 60, 5, 3, 400)
+    layout = AnswerLayout.of(answer_arrays(tasks, workers, labels, 62, 5, 3))
+    votes = np.zeros((62, 3), dtype=np.intp)
+    np.add.at(votes, (tasks, labels), 1)
+    np.testing.assert_array_equal(layout.restore(layout.label_counts), votes)
+    assert layout.label_counts.dtype == np.min_scalar_type(layout.max_answers)
