@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from crowd.config import Settings
-from crowd.db.hot import CONNECTION_ERRORS, DRIVER, translated
+from crowd.db.hot import DRIVER, on_driver
 from crowd.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -143,15 +143,16 @@ async def _driver_transaction(conn: AsyncConnection, driver: asyncpg.Connection)
     """BEGIN and COMMIT on the driver; ROLLBACK if the block raises. A
     connection left in a transaction whose fate is unknown (a COMMIT cut
     short, a failed ROLLBACK) is invalidated: the pool never hands it out again."""
-    try:
+
+    async def begin() -> asyncpg.transaction.Transaction:
         transaction = driver.transaction()  # raises on a connection found closed
-    except CONNECTION_ERRORS as error:
-        await conn.invalidate()
-        raise DatabaseUnavailable() from error
-    await _on_driver(conn, "BEGIN", transaction.start)
+        await transaction.start()
+        return transaction
+
+    transaction = await on_driver(conn, "BEGIN", (), begin)
     try:
         yield
-        await _on_driver(conn, "COMMIT", transaction.commit)
+        await on_driver(conn, "COMMIT", (), transaction.commit)
     finally:
         if driver.is_in_transaction():  # only with an error in flight, which says what went wrong
             try:
@@ -160,16 +161,6 @@ async def _driver_transaction(conn: AsyncConnection, driver: asyncpg.Connection)
                 await conn.invalidate()
                 if not isinstance(error, Exception):
                     raise
-
-
-async def _on_driver(conn: AsyncConnection, sql: str, call: Callable[[], Awaitable[object]]) -> None:
-    try:
-        await call()
-    except asyncpg.PostgresError as error:
-        raise translated(sql, (), error) from error
-    except CONNECTION_ERRORS as error:
-        await conn.invalidate()
-        raise DatabaseUnavailable() from error
 
 
 @asynccontextmanager

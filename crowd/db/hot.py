@@ -26,9 +26,9 @@ invalidated (the pool drops it) and becomes a 503 ``database-unavailable``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import Dialect, Row
@@ -41,6 +41,8 @@ from crowd.errors import DatabaseUnavailable
 #: The execution option that carries the driver connection of a unit of work
 #: whose transaction (or autocommit) is run on the driver.
 DRIVER = "crowd_driver"
+
+T = TypeVar("T")
 
 #: Errors that say the connection, not the statement, failed: closed, cut,
 #: timed out, or its protocol left mid-operation (``InternalClientError``).
@@ -80,13 +82,7 @@ class Hot:
             return [_RowView(row) for row in result] if result.returns_rows else []
         compiled = self._compiled or self._compile(conn.dialect)
         args = compiled.arguments(params)
-        try:
-            rows: list[Record] = await driver.fetch(compiled.sql, *args)
-        except asyncpg.PostgresError as error:
-            raise translated(compiled.sql, args, error) from error
-        except CONNECTION_ERRORS as error:
-            await conn.invalidate()
-            raise DatabaseUnavailable() from error
+        rows: list[Record] = await on_driver(conn, compiled.sql, args, lambda: driver.fetch(compiled.sql, *args))
         return rows
 
     async def row(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Record | None:
@@ -154,6 +150,18 @@ def _driver_of(conn: AsyncConnection) -> Any:
     """The driver connection :func:`crowd.db.engine.direct` lent, or None."""
     sync = conn.sync_connection
     return None if sync is None else sync.get_execution_options().get(DRIVER)
+
+
+async def on_driver(conn: AsyncConnection, sql: str, args: Sequence[Any], call: Callable[[], Awaitable[T]]) -> T:
+    """``call`` on ``conn``'s driver connection, its errors as SQLAlchemy's; a
+    broken connection is invalidated (the pool drops it) and becomes a 503."""
+    try:
+        return await call()
+    except asyncpg.PostgresError as error:
+        raise translated(sql, args, error) from error
+    except CONNECTION_ERRORS as error:
+        await conn.invalidate()
+        raise DatabaseUnavailable() from error
 
 
 def translated(sql: str, args: Sequence[Any], error: asyncpg.PostgresError) -> DBAPIError:
