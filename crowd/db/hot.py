@@ -11,7 +11,7 @@ and on PostgreSQL each run is one ``fetch`` on the driver connection.
 
 It takes that path only on a connection that :class:`crowd.db.engine.Database`
 handed out, whose transaction it runs on the driver itself (see
-:func:`direct`). Anywhere else (SQLite, a test's own ``engine.begin()``, a
+:func:`crowd.db.engine.direct`). Anywhere else (SQLite, a test's own ``engine.begin()``, a
 CLI), SQLAlchemy runs the statement as usual: SQLAlchemy's asyncpg adapter
 sends BEGIN lazily with its first statement, so a statement sent past it
 could run outside the caller's transaction.
