@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +21,18 @@ from crowd.errors import DatabaseUnavailable
 STATE = text("SELECT state FROM pg_stat_activity WHERE pid = :pid")
 
 
+@asynccontextmanager
+async def _database(settings: Settings, *, connections: int | None = None) -> AsyncIterator[Database]:
+    """A database of its own for the test; with ``connections``, a pool of exactly that many."""
+    if connections is not None:
+        settings = settings.model_copy(update={"db_pool_size": connections, "db_max_overflow": 0})
+    db = create_database(settings)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
 async def _state_between_statements(db: Database, write: bool) -> str:
     """What PostgreSQL says a unit of work's session is doing between two of
     its statements, seen from another session."""
@@ -33,12 +46,9 @@ async def _state_between_statements(db: Database, write: bool) -> str:
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_reads_on_postgres_hold_no_transaction_and_writes_do(settings: Settings) -> None:
-    db = create_database(settings)
-    try:
+    async with _database(settings) as db:
         assert await _state_between_statements(db, write=False) == "idle"  # no BEGIN, no COMMIT: two round trips
         assert await _state_between_statements(db, write=True) == "idle in transaction"
-    finally:
-        await db.dispose()
 
 
 # --- hot statements (crowd/db/hot.py) ------------------------------------------------------------
@@ -81,8 +91,7 @@ async def _named(db: Database) -> int:
 
 
 async def test_a_hot_statement_returns_rows_by_name_and_by_position(settings: Settings) -> None:
-    db = create_database(settings)
-    try:
+    async with _database(settings) as db:
         async with db.transaction() as conn:
             row = await INSERT_ORGANIZATION.row(conn, _organization("hot one"))
             assert row is not None
@@ -90,13 +99,10 @@ async def test_a_hot_statement_returns_rows_by_name_and_by_position(settings: Se
             assert row["created_at"] == datetime(2026, 1, 2, 3, tzinfo=UTC)  # UTC-aware on both backends
             assert await INSERT_ORGANIZATION.value(conn, _organization("hot two")) == "org_hot_two"
         assert await _named(db) == 2
-    finally:
-        await db.dispose()
 
 
 async def test_a_failed_unit_of_work_keeps_nothing_and_its_error_is_sqlalchemys(settings: Settings) -> None:
-    db = create_database(settings)
-    try:
+    async with _database(settings) as db:
         with pytest.raises(IntegrityError) as raised:
             await _insert_twice(db, "hot twin")
         assert is_unique_violation(raised.value)
@@ -104,45 +110,32 @@ async def test_a_failed_unit_of_work_keeps_nothing_and_its_error_is_sqlalchemys(
         async with db.transaction() as conn:  # and the connection went back to the pool clean
             await INSERT_ORGANIZATION.rows(conn, _organization("hot twin"))
         assert await _named(db) == 1
-    finally:
-        await db.dispose()
 
 
 async def test_a_hot_statement_stays_in_a_transaction_it_did_not_open(settings: Settings) -> None:
     """Outside ``Database`` (a test's, a CLI's own ``engine.begin()``) it runs
     through SQLAlchemy, so it cannot slip past the lazily sent BEGIN."""
-    db = create_database(settings)
-    try:
+    async with _database(settings) as db:
         with pytest.raises(RuntimeError):
             await _insert_then_fail(db.engine.begin(), "hot rolled back")
         assert await _named(db) == 0
-    finally:
-        await db.dispose()
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_a_unit_of_work_that_fails_returns_its_connection_outside_any_transaction(settings: Settings) -> None:
-    db = create_database(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0}))
-    try:
+    async with _database(settings, connections=1) as db:
         with pytest.raises(RuntimeError):
             await _insert_then_fail(db.transaction(), "hot failed")
         async with db.read() as conn:  # the pool's one connection again
             assert not (await conn.get_raw_connection()).driver_connection.is_in_transaction()
         assert await _named(db) == 0
-    finally:
-        await db.dispose()
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_a_connection_cut_mid_transaction_is_an_outage_and_leaves_the_pool(settings: Settings) -> None:
-    db = create_database(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0}))
-    killer = create_database(settings)
-    try:
+    async with _database(settings, connections=1) as db, _database(settings) as killer:
         with pytest.raises(DatabaseUnavailable):
             await _insert_after_cut(db, killer, "hot cut")
         async with db.transaction() as conn:  # a new connection: the dead one was dropped
             await INSERT_ORGANIZATION.rows(conn, _organization("hot after"))
         assert await _named(db) == 1
-    finally:
-        await db.dispose()
-        await killer.dispose()
