@@ -11,11 +11,12 @@ a role that may CREATE DATABASE) and Redis (``--redis``). In one run:
    task locked with the project, the answer inserted with its assignment
    closed; ``crowd/payments/store.py``: the reward's posting;
    ``crowd/inference/store.py``: the worker-stats upsert, the task's votes,
-   its posterior with the answer counted), replayed with asyncpg by
-   ``--workers`` coroutines over a pool, one transaction per claim and per
-   answer: no HTTP, no service layer. One run per pool size; the best is the
-   ceiling. (The server also runs, on the answer that completes a task, its
-   approvals, outcome and events; the ceiling leaves those out.)
+   its posterior with the answer counted; on the answer that completes its
+   task, ``crowd/assignment/completion.py``: the task's pending rewards, the
+   approvals, the ``task.completed`` event, the batch check), replayed with
+   asyncpg by ``--workers`` coroutines over a pool, one transaction per claim
+   and per answer: no HTTP, no service layer. A first run is not measured;
+   then one run per pool size, and the best is the ceiling.
 2. **End to end.** Two ``crowd serve`` processes on PostgreSQL + Redis, the
    same number of simulated workers (half on each process) asking
    ``GET /api/v1/work/next?wait=0`` and answering, as fast as they can: cycles
@@ -69,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from report import emit
 
-from crowd.assignment import answering
+from crowd.assignment import answering, completion
 from crowd.assignment import service as assignment_service
 from crowd.assignment import store as assignment_store
 from crowd.assignment.service import Engine
@@ -80,7 +81,7 @@ from crowd.db.engine import Database, create_database
 from crowd.identity import service as identity
 from crowd.identity.models import Worker
 from crowd.identity.tokens import Role
-from crowd.ids import AssignmentId, ProjectId, WorkerId
+from crowd.ids import AssignmentId, ProjectId, WorkerId, new_id
 from crowd.inference import store as inference_store
 from crowd.payments import service as payments
 from crowd.payments import store as payments_store
@@ -367,15 +368,23 @@ async def push_sequences(conn: asyncpg.Connection) -> None:
         await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {start})")
 
 
+BATCH_SIZE = 10_000
+"""Tasks per batch, as the end-to-end fixture submits them: a task's completion checks whether its batch is done."""
+BATCHES_SQL = """
+    INSERT INTO batches (id, project_id, request_hash, task_count, created_at)
+    SELECT 'bat_' || $2 || b, $1, '', $3, now()
+    FROM generate_series(0, ($4::bigint - 1) / $3) AS b
+"""
 TASKS_SQL = """
-    INSERT INTO tasks (project_id, external_id, data, target_overlap, created_at)
-    SELECT $1, $2 || g, jsonb_build_object('text', 'item ' || g), $3, now()
+    INSERT INTO tasks (project_id, batch_id, external_id, data, target_overlap, created_at)
+    SELECT $1, 'bat_' || $2 || ((g - 1) / $6), $2 || g, jsonb_build_object('text', 'item ' || g), $3, now()
     FROM generate_series($4::bigint, $5::bigint) AS g
 """
 
 
 async def insert_open_tasks(conn: asyncpg.Connection, project_id: str, prefix: str, n: int) -> None:
-    await conn.execute(TASKS_SQL, project_id, prefix, OVERLAP, 1, n)
+    await conn.execute(BATCHES_SQL, project_id, prefix, BATCH_SIZE, n)
+    await conn.execute(TASKS_SQL, project_id, prefix, OVERLAP, 1, n, BATCH_SIZE)
 
 
 # --- statements captured from the store, replayed with asyncpg -----------------------------------
@@ -411,6 +420,10 @@ class Statements:
     settle: list[Statement]
     """The task's new posterior with the answer counted: ``[still open, completed]``. Without
     the second, full tasks would stay in the claim index and every claim would walk past them."""
+    complete: list[Statement]
+    """After the write that completes a task (``completion.task_completed``): its answers'
+    pending rewards, the approvals of those that agree with the outcome (one posting), the
+    ``task.completed`` event, and whether its batch has open tasks left."""
     routed: Statement
     """The claim of ``routing=uncertainty`` for a reliable worker: the most uncertain
     of the first 32 candidates (``_PG_ROUTED_CLAIMS``), in place of ``_PG_CLAIM``."""
@@ -470,9 +483,10 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
             await inference_store.task_votes(conn, project_id, assignment.task_id)
             answered = len(seen)
             posterior = {label: round(1 / len(LABELS), 6) for label in LABELS}
+            completed = None
             for outcome in (None, (roles["label"], 0.9)):
                 savepoint = await conn.begin_nested()  # each counts the answer: one at a time
-                await inference_store.set_posterior(
+                completed = await inference_store.set_posterior(
                     conn,
                     assignment.task_id,
                     posterior,
@@ -481,7 +495,14 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
                     now=at,
                     counts=assignment_store.answer_counts(held_slot=True),
                 )
+                if completed is not None:
+                    roles["batch"] = completed.batch_id
+                    settled = len(seen)
+                    await completion.task_completed(conn, project_row, assignment.task_id, completed, at)
+                    completing = seen[settled:]
+                    del seen[settled:]
                 await savepoint.rollback()
+            assert completed is not None, "the capture needs the task to complete"
             await transaction.rollback()
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", record)
@@ -491,7 +512,34 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
     dialect = db.engine.dialect
     made[posting] = replace(ledger_sql, build=_reward_posting(project_row, dialect, ledger_sql.args))
     settle = [statement for statement in made[answered:] if "SAVEPOINT" not in statement.sql]
-    return Statements(made[:claimed], made[claimed:answered], settle, _statement(*routed_sql, roles))
+    complete = _completion(project_row, dialect, [_statement(sql, args, roles) for sql, args in completing])
+    return Statements(made[:claimed], made[claimed:answered], settle, complete, _statement(*routed_sql, roles))
+
+
+def _completion(project: Project, dialect: Dialect, made: list[Statement]) -> list[Statement]:
+    """The completion's statements, made replayable: the approvals are built from the pending
+    rewards the first one returns, and each event gets a fresh public id. The last, whether the
+    batch is done, only for a task in a batch."""
+    assert len(made) in (3, 4), f"a completion is rewards, approvals, event (and batch), not {len(made)} statements"
+    pending, approvals, emitted, *unfinished = made
+    assert "ledger_transactions" in approvals.sql
+    assert "INSERT INTO events" in emitted.sql
+    event_at = next(i for i, arg in enumerate(emitted.args) if isinstance(arg, str) and arg.startswith("evt_"))
+    names = payments_store.PG_POST_ALL.statement.compile(dialect=dialect).positiontup
+    assert names is not None
+
+    def approve(values: dict[str, Any]) -> list[Any]:
+        agree = values["agree"]
+        approved = [payments.books(project, row["worker_id"]).approval(row["id"], row["amount"]) for row in agree]
+        params = payments_store.pg_post_params([(tx, None) for tx in approved], values["answered_at"])
+        return [params[name] for name in names]
+
+    def emit_event(values: dict[str, Any]) -> list[Any]:
+        args = [values[role] if role else arg for role, arg in zip(emitted.roles, emitted.args, strict=True)]
+        args[event_at] = new_id("evt", 24)
+        return args
+
+    return [pending, replace(approvals, build=approve), replace(emitted, build=emit_event), *unfinished]
 
 
 def _reward_posting(
@@ -532,9 +580,18 @@ async def replay_answer(conn: asyncpg.Connection, statements: Statements, values
         rows = await conn.fetch(statement.sql, *statement.bind(values))
         if statement.returns:
             values[statement.returns] = rows[0][0]
-    completes = row["task__answer_count"] + 1 >= row["task__target_overlap"]
-    settle = statements.settle[1 if completes else 0]
-    await conn.fetch(settle.sql, *settle.bind(values))
+    if row["task__answer_count"] + 1 < row["task__target_overlap"]:
+        await conn.fetch(statements.settle[0].sql, *statements.settle[0].bind(values))
+        return True
+    complete = statements.settle[1]
+    values["batch"] = (await conn.fetchrow(complete.sql, *complete.bind(values)))["batch_id"]
+    pending, approvals, *after = statements.complete
+    rewards = await conn.fetch(pending.sql, *pending.bind(values))
+    values["agree"] = [reward for reward in rewards if reward["label"] == values["label"]]
+    if values["agree"]:  # the server posts nothing when no answer agrees
+        await conn.fetch(approvals.sql, *approvals.bind(values))
+    for statement in after:  # the event; whether the batch is done
+        await conn.fetch(statement.sql, *statement.bind(values))
     return True
 
 
@@ -1058,6 +1115,11 @@ async def postgres_part(pg: Postgres, plan: Plan, workers: int, redis_url: str, 
         progress(f"profile: {plan.profile_cycles} cycles of one worker through the service layer")
         profile = await profile_service(db, profiled, plan.profile_cycles)
         profile["ceiling_one_worker"] = await ceiling_single(pg.dsn(name), statements, base, plan.profile_cycles)
+        # PostgreSQL plans a connection's foreign-key checks at their first use and keeps the plan:
+        # on the near-empty tables of a young database, a sequential scan, which then grows with
+        # every answer. A first run, not measured, gives the tables some history.
+        progress("ceiling: warm-up run, not measured")
+        await ceiling(pg.dsn(name), statements, base, plan.pool_sizes[0], replace(plan, duration=2 * plan.warmup))
         runs = {}
         for size in plan.pool_sizes:
             progress(f"ceiling: {workers} workers over an asyncpg pool of {size}")
@@ -1072,6 +1134,7 @@ async def postgres_part(pg: Postgres, plan: Plan, workers: int, redis_url: str, 
             "claim": [s.sql for s in statements.claim],
             "answer": [s.sql for s in statements.answer],
             "settle": [s.sql for s in statements.settle],
+            "complete": [s.sql for s in statements.complete],
         },
         "profile": profile,
         "ceiling": runs,
