@@ -21,12 +21,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
 
-    db_pool_size: int = Field(20, ge=1)
-    """Connections a process keeps. With 50 busy workers on a process, 10 (+10 overflow) made
-    requests queue for a connection: bench/assignment.py's saturated next-task p99 fell from
-    310-640 ms to 160-250 ms with 20-30. 20 + 10 per process leaves room for three processes
-    under PostgreSQL's default max_connections (100)."""
-    db_max_overflow: int = Field(10, ge=0)
+    db_pool_size: int = Field(10, ge=1)
+    """Connections a process keeps, and all it opens. PostgreSQL does more work per request with
+    more transactions open at once (rows locked longer, claims stepping over more of them):
+    bench/assignment.py with two processes of 20 (+10 overflow) each spent 3.9 ms of the
+    database's CPU per cycle; with 8 or 12 each, 3.0-3.3 ms, for 10-15% more cycles per second.
+    What it costs: under saturation requests queue here, in order, not in the database (next-task
+    p99 0.45-0.5 s where it was 0.3 s). Size it to the database's cores, not to the workers:
+    about 2-4 connections per core across all processes."""
+    db_max_overflow: int = Field(0, ge=0)
+    """Connections opened beyond the pool when it runs dry, and closed again as they come back."""
     db_timeout_seconds: float = Field(5.0, gt=0)
     """How long a request waits for a pooled connection or a statement before 503."""
 
