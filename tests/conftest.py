@@ -98,6 +98,12 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
                 "database_url": services.with_database(services.POSTGRES_URL, name),
                 "redis_url": services.REDIS_URL,
                 "redis_prefix": prefix,
+                # One connection: a request, job or use case that held a
+                # connection while it waited for a second one would wait for
+                # itself here (a 503 after the pool timeout), as it would
+                # under load on the small pools production runs.
+                "db_pool_size": 1,
+                "db_max_overflow": 0,
             }
         )
     finally:

@@ -46,7 +46,7 @@ async def _state_between_statements(db: Database, write: bool) -> str:
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_reads_on_postgres_hold_no_transaction_and_writes_do(settings: Settings) -> None:
-    async with _database(settings) as db:
+    async with _database(settings, connections=2) as db:  # the unit of work's and the observer's
         assert await _state_between_statements(db, write=False) == "idle"  # no BEGIN, no COMMIT: two round trips
         assert await _state_between_statements(db, write=True) == "idle in transaction"
 
