@@ -496,7 +496,8 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
                     counts=assignment_store.answer_counts(held_slot=True),
                 )
                 if completed is not None:
-                    roles["batch"] = completed.batch_id
+                    if completed.batch_id is not None:  # a role of None would claim every NULL argument
+                        roles["batch"] = completed.batch_id
                     settled = len(seen)
                     await completion.task_completed(conn, project_row, assignment.task_id, completed, at)
                     completing = seen[settled:]

@@ -23,12 +23,12 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(10, ge=1)
     """Connections a process keeps, and all it opens. PostgreSQL does more work per request with
-    more transactions open at once (rows locked longer, claims stepping over more of them):
-    bench/assignment.py with two processes of 20 (+10 overflow) each spent 3.9 ms of the
-    database's CPU per cycle; with 8 or 12 each, 3.0-3.3 ms, for 10-15% more cycles per second.
-    What it costs: under saturation requests queue here, in order, not in the database (next-task
-    p99 0.45-0.5 s where it was 0.3 s). Size it to the database's cores, not to the workers:
-    about 2-4 connections per core across all processes."""
+    more transactions open at once (rows locked longer, claims stepping over more of them): in
+    bench/assignment.py, two processes of 20 (+10 overflow) each cost it 3.9-4.1 ms of CPU per
+    cycle, two of 10 cost 2.9-3.2 ms, and 8 or 12 each gave 7-14% more cycles per second side by
+    side. What it costs: under saturation requests queue here, in order, not in the database
+    (next-task p99 0.46-0.50 s where it was 0.39 s). Size it to the database's cores, not to the
+    workers: about 2-4 connections per core across all processes (docs/architecture.md)."""
     db_max_overflow: int = Field(0, ge=0)
     """Connections opened beyond the pool when it runs dry, and closed again as they come back."""
     db_timeout_seconds: float = Field(5.0, gt=0)
