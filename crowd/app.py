@@ -88,7 +88,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _broker(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[BROKER] = await open_broker(settings.redis_url, prefix=settings.redis_prefix)
+    app[BROKER] = await open_broker(settings.redis_url, prefix=settings.redis_prefix, wait=settings.redis_wait_seconds)
     yield
     await app[BROKER].close()
 

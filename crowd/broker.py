@@ -353,7 +353,12 @@ def _unavailable(operation: str) -> Iterator[None]:
     try:
         yield
     except _DOWN_ERRORS as exc:
-        raise BrokerUnavailable(f"broker {operation} failed") from exc
+        raise BrokerUnavailable(f"broker {operation} failed: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, or just the type when there is no message (a bare timeout)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _ms(seconds: float) -> int:
@@ -439,14 +444,33 @@ class RedisBroker:
         """How many listeners are open."""
         return len(self._fanout)
 
-    async def start(self) -> None:
+    async def start(self, wait: float = 0.0) -> None:
         """Check Redis answers, then start the pub/sub reader and wait until it
-        is subscribed. Raises BrokerUnavailable if either does not happen."""
-        await self.ping()
+        is subscribed. A Redis that does not answer is asked again, with
+        jittered backoff, for up to ``wait`` seconds (a process starting beside
+        a Redis that is still starting or restarting); after that, or if the
+        subscription does not follow, raises BrokerUnavailable."""
+        deadline = time.monotonic() + wait
+        await self._ping_until(deadline)
         if self._reader is None:
             self._reader = asyncio.create_task(self._read_forever(), name="crowd-broker-reader")
-        if not await self.wait_subscribed(self._ready_timeout):
+        if not await self.wait_subscribed(max(self._ready_timeout, deadline - time.monotonic())):
             raise BrokerUnavailable("broker subscribe timed out")
+
+    async def _ping_until(self, deadline: float) -> None:
+        """Ping until Redis answers; the last BrokerUnavailable once the
+        monotonic ``deadline`` has passed."""
+        delay = self._backoff[0]
+        while True:
+            try:
+                return await self.ping()
+            except BrokerUnavailable as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                log.warning("%s; asking again for up to %.0f s", exc, left)
+                await asyncio.sleep(min(left, delay * random.uniform(0.5, 1.0)))
+                delay = min(delay * 2, self._backoff[1])
 
     async def wait_subscribed(self, timeout: float) -> bool:
         """True once the reader holds a live subscription, False on timeout."""
@@ -568,14 +592,15 @@ def _log_reader_failure(exc: Exception) -> None:
         log.exception("broker pub/sub reader failed; reconnecting", exc_info=exc)
 
 
-async def open_broker(redis_url: str | None, *, prefix: str = "crowd:") -> Broker:
+async def open_broker(redis_url: str | None, *, prefix: str = "crowd:", wait: float = 0.0) -> Broker:
     """The in-process broker when ``redis_url`` is None, else a started
-    RedisBroker. Raises BrokerUnavailable if Redis cannot be reached."""
+    RedisBroker. Raises BrokerUnavailable if Redis cannot be reached within
+    ``wait`` seconds."""
     if redis_url is None:
         return InProcessBroker()
     broker = RedisBroker(redis_url, prefix=prefix)
     try:
-        await broker.start()
+        await broker.start(wait)
     except BaseException:
         await broker.close()
         raise

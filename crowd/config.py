@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     redis_prefix: str = "crowd:"
+    redis_wait_seconds: float = Field(10.0, ge=0)
+    """How long a starting process asks again for a Redis that does not answer (one still
+    starting, or restarting) before it gives up. A running process rides out outages by itself."""
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     log_level: str = "INFO"

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from crowd.app import create_app
 from crowd.clock import ManualClock
@@ -20,7 +20,7 @@ from crowd.config import Settings
 from crowd.db.engine import create_database as open_database
 from crowd.db.migrate import upgrade
 from tests.support import services
-from tests.support.crowd import Crowd
+from tests.support.crowd import Crowd, served
 
 BACKENDS = ["sqlite", "postgres"]
 TEST_SECRET_KEY = base64.b64encode(b"k" * 32).decode()
@@ -120,7 +120,7 @@ def clock() -> ManualClock:
 async def client(settings: Settings, clock: ManualClock) -> AsyncIterator[TestClient[object, object]]:
     """The real app behind a real socket on localhost."""
     app = create_app(settings, clock=clock, rng=random.Random(20261127))
-    async with TestClient(TestServer(app)) as test_client:
+    async with served(app) as test_client:
         yield test_client
 
 

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from crowd.broker import Broker, InProcessBroker, RedisBroker, open_broker
 from crowd.errors import BrokerUnavailable
+from tests.support import private_services, services
 
 REDIS_URL = os.environ.get("CROWD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -301,9 +302,38 @@ async def test_open_broker_without_url_is_in_process() -> None:
 
 async def test_open_broker_fails_fast_on_a_closed_port() -> None:
     started = time.monotonic()
-    with pytest.raises(BrokerUnavailable):
+    with pytest.raises(BrokerUnavailable, match="ping failed: ConnectionError"):
         await open_broker(closed_port_url())
     assert time.monotonic() - started < 3.0
+
+
+async def test_open_broker_asks_again_until_its_wait_is_over() -> None:
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        await open_broker(closed_port_url(), wait=1.0)
+    assert 1.0 <= time.monotonic() - started < 4.0
+
+
+@pytest.mark.redis
+async def test_open_broker_waits_for_a_redis_that_starts_late() -> None:
+    if (why := private_services.available()) is not None:
+        services.unavailable("a private Redis", why)
+    late = private_services.PrivateRedis()
+    opening = asyncio.create_task(open_broker(late.url, prefix=f"crowdtest:{uuid4().hex}:", wait=20.0))
+    await asyncio.sleep(0.5)
+    assert not opening.done()
+    await asyncio.to_thread(late.start)
+    try:
+        broker = await opening
+        try:
+            await broker.ping()
+            async with broker.listen(["work:1"]) as listener:
+                await broker.publish("work:1")
+                assert await listener.wait(2.0) is True
+        finally:
+            await broker.close()
+    finally:
+        late.stop()
 
 
 async def test_commands_raise_broker_unavailable_but_wait_times_out() -> None:

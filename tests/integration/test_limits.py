@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp.test_utils import TestClient, TestServer
-
 from crowd.app import create_app
 from crowd.clock import ManualClock
 from crowd.config import Settings
-from tests.support.crowd import Crowd
+from tests.support.crowd import Crowd, served
 from tests.support.servers import free_port
 
 
 async def test_a_worker_over_the_rate_limit_gets_429(settings: Settings, clock: ManualClock) -> None:
     limited = settings.model_copy(update={"worker_rate_limit": 3})
-    async with TestClient(TestServer(create_app(limited, clock=clock))) as client:
+    async with served(create_app(limited, clock=clock)) as client:
         crowd = await Crowd.start(client, clock)
         worker = await crowd.new_worker()
         replies = [await crowd.call("GET", "/api/v1/work/next", worker) for _ in range(6)]
@@ -36,7 +34,7 @@ async def test_a_missing_database_is_a_fast_503() -> None:
         db_timeout_seconds=2,
         sweep_interval_seconds=3600,
     )
-    async with TestClient(TestServer(create_app(gone))) as client:
+    async with served(create_app(gone)) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
         ready = await client.get("/readyz")

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
 from crowd.api.keys import CLOCK, DATABASE, SEALER
 from crowd.app import create_app
@@ -19,7 +19,7 @@ from crowd.config import Settings
 from crowd.outbound import sender
 from crowd.webhooks.policy import SIGNATURE_HEADER, verify
 from crowd.webhooks.service import Delivery, deliver_due
-from tests.support.crowd import Crowd
+from tests.support.crowd import Crowd, served
 
 
 @dataclass
@@ -177,7 +177,7 @@ async def test_webhook_urls_are_checked(crowd: Crowd, settings: Settings) -> Non
     ).status == 404
 
     strict = settings.model_copy(update={"webhooks_allow_private": False})
-    async with TestClient(TestServer(create_app(strict, clock=crowd.clock))) as client:
+    async with served(create_app(strict, clock=crowd.clock)) as client:
         guarded = Crowd(client, crowd.clock, crowd.platform, crowd.operator, crowd.rival)
         for url in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://[::1]/x", "http://169.254.169.254/latest"):
             reply = await guarded.call("POST", path, crowd.platform, {"url": url, "events": ["task.completed"]})

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from crowd.api.keys import DATABASE
 from crowd.clock import ManualClock
@@ -17,6 +19,19 @@ from crowd.identity import service as identity
 from crowd.identity.tokens import Role
 
 LABELS = ["cat", "dog", "other"]
+
+
+@asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[TestClient[Any, Any]]:
+    """The app behind a real socket on localhost, with a client for it. Unlike
+    ``async with TestClient(...)``, it closes the client's HTTP session when the
+    app fails to start too (else the leak is reported against a later test)."""
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    try:
+        await client.start_server()
+        yield client
+    finally:
+        await client.close()
 
 
 @dataclass
