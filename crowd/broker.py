@@ -384,7 +384,11 @@ class RedisBroker:
     """The broker of many processes sharing one Redis.
 
     Commands go through a bounded pool with short timeouts, so a dead Redis
-    fails fast. Notifications arrive on ONE pub/sub connection per broker,
+    fails fast (a refused connection at once, a silent host within the
+    timeouts). The connect timeout is no shorter than the operation's: a
+    burst that opens the pool's connections at once on a busy process can
+    take over a second to get them (seen in the tests on a loaded machine,
+    at 1 s). Notifications arrive on ONE pub/sub connection per broker,
     read by a background task that fans them out to local listeners; the
     task reconnects by itself with jittered exponential backoff, pings an idle
     connection every ``keepalive`` seconds and drops it after two silent ones.
@@ -398,7 +402,7 @@ class RedisBroker:
         *,
         prefix: str = "crowd:",
         client_name: str | None = None,
-        connect_timeout: float = 1.0,
+        connect_timeout: float = 2.0,
         op_timeout: float = 2.0,
         max_connections: int = 32,
         keepalive: float = 5.0,
