@@ -320,10 +320,10 @@ async def test_open_broker_waits_for_a_redis_that_starts_late() -> None:
         services.unavailable("a private Redis", why)
     late = private_services.PrivateRedis()
     opening = asyncio.create_task(open_broker(late.url, prefix=f"crowdtest:{uuid4().hex}:", wait=20.0))
-    await asyncio.sleep(0.5)
-    assert not opening.done()
-    await asyncio.to_thread(late.start)
     try:
+        await asyncio.sleep(0.5)
+        assert not opening.done()
+        await asyncio.to_thread(late.start)
         broker = await opening
         try:
             await broker.ping()
@@ -333,6 +333,8 @@ async def test_open_broker_waits_for_a_redis_that_starts_late() -> None:
         finally:
             await broker.close()
     finally:
+        opening.cancel()  # nothing to cancel once it has opened
+        await asyncio.gather(opening, return_exceptions=True)
         late.stop()
 
 
