@@ -40,7 +40,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from crowd.errors import BrokerUnavailable
+from crowd.errors import BrokerUnavailable, describe
 
 log = logging.getLogger(__name__)
 
@@ -353,12 +353,15 @@ def _unavailable(operation: str) -> Iterator[None]:
     try:
         yield
     except _DOWN_ERRORS as exc:
-        raise BrokerUnavailable(f"broker {operation} failed: {_describe(exc)}") from exc
+        raise BrokerUnavailable(f"broker {operation} failed: {describe(exc)}") from exc
 
 
-def _describe(exc: BaseException) -> str:
-    """``Type: message``, or just the type when there is no message (a bare timeout)."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _jittered(low: float, high: float) -> Iterator[float]:
+    """Delays doubling from ``low`` up to ``high``, each cut by up to half at random."""
+    delay = low
+    while True:
+        yield delay * random.uniform(0.5, 1.0)
+        delay = min(delay * 2, high)
 
 
 def _ms(seconds: float) -> int:
@@ -464,7 +467,7 @@ class RedisBroker:
     async def _ping_until(self, deadline: float) -> None:
         """Ping until Redis answers; the last BrokerUnavailable once the
         monotonic ``deadline`` has passed."""
-        delay = self._backoff[0]
+        delays = _jittered(*self._backoff)
         while True:
             try:
                 return await self.ping()
@@ -473,8 +476,7 @@ class RedisBroker:
                 if left <= 0:
                     raise
                 log.warning("%s; asking again for up to %.0f s", exc, left)
-                await asyncio.sleep(min(left, delay * random.uniform(0.5, 1.0)))
-                delay = min(delay * 2, self._backoff[1])
+                await asyncio.sleep(min(left, next(delays)))
 
     async def wait_subscribed(self, timeout: float) -> bool:
         """True once the reader holds a live subscription, False on timeout."""
@@ -542,16 +544,16 @@ class RedisBroker:
     # --- the pub/sub reader ---
 
     async def _read_forever(self) -> None:
-        low, high = self._backoff
-        delay = low
+        delays = _jittered(*self._backoff)
         while True:
             try:
                 await self._read_session()
             except Exception as exc:
                 _log_reader_failure(exc)
-            delay = low if self._subscribed.is_set() else min(delay * 2, high)
+            if self._subscribed.is_set():  # it had been working: start low again
+                delays = _jittered(*self._backoff)
             self._subscribed.clear()
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            await asyncio.sleep(next(delays))
 
     async def _read_session(self) -> None:
         pubsub = self._sub_redis.pubsub()

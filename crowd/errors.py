@@ -9,6 +9,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+def describe(exc: BaseException) -> str:
+    """``Type: message`` for logs and stored failure reasons, or just the type
+    when there is no message (a bare timeout)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class CrowdError(Exception):
     """Base of every error a client may see."""
 

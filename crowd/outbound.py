@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from crowd.errors import describe
+
 Send = Callable[[str, bytes, dict[str, str], float], Awaitable[tuple[int | None, str | None]]]
 
 
@@ -22,6 +24,6 @@ def sender(session: aiohttp.ClientSession) -> Send:
                 await reply.read()
                 return reply.status, None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500]
+            return None, describe(exc)[:500]
 
     return send
