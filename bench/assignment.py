@@ -35,7 +35,9 @@ a role that may CREATE DATABASE) and Redis (``--redis``). In one run:
 
 Every database it creates is dropped at the end, and its Redis keys deleted.
 The load generator shares the machine with the servers and the database;
-the CPU each used is reported next to the figures. Prints a table, the
+the CPU each used is reported next to the figures. This process (the
+ceiling's asyncpg client and the load generator) and the servers run on
+the same event loop: uvloop where it is installed (``crowd/eventloop.py``). Prints a table, the
 plans, then the same figures as JSON.
 """
 
@@ -78,6 +80,8 @@ from crowd.broker import InProcessBroker
 from crowd.clock import SystemClock
 from crowd.config import Settings
 from crowd.db.engine import Database, create_database
+from crowd.eventloop import name_of
+from crowd.eventloop import run as run_on_loop
 from crowd.identity import service as identity
 from crowd.identity.models import Worker
 from crowd.identity.tokens import Role
@@ -780,6 +784,8 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
         "CROWD_KEY_RATE_LIMIT": "0",
         # background refits would land at random in the window; bench/consensus.py measures them
         "CROWD_REFIT_INTERVAL_SECONDS": "3600",
+        # the loop this process runs on (machine(), crowd/eventloop.py)
+        "CROWD_EVENT_LOOP": name_of(asyncio.get_running_loop()),
         **extra,
     }
 
@@ -1183,6 +1189,7 @@ def machine(postgres_version: str) -> dict[str, Any]:
         "memory_gb": round(memory_kb / 2**20, 1),
         "python": platform.python_version(),
         "postgres": postgres_version,
+        "event_loop": name_of(asyncio.get_running_loop()),
     }
 
 
@@ -1208,7 +1215,10 @@ def progress(message: str) -> None:
 
 def print_report(report: dict[str, Any]) -> None:
     m = report["machine"]
-    print(f"machine: {m['cpus']} × {m['cpu']}, {m['memory_gb']} GB; PostgreSQL {m['postgres']}, Python {m['python']}")
+    print(
+        f"machine: {m['cpus']} × {m['cpu']}, {m['memory_gb']} GB; PostgreSQL {m['postgres']}, Python {m['python']}"
+        f" on {m['event_loop']} (the servers too)"
+    )
     print(f"load average before the run: {m['load_average_before']} (other jobs on the machine skew every figure)")
     plan = report["plan"]
     print(f"{plan['workers']} workers, {plan['duration']:.0f} s measured after {plan['warmup']:.0f} s of warm-up")
@@ -1298,7 +1308,7 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--json", type=Path, help="also write the JSON report here")
     args = parser.parse_args()
-    report = asyncio.run(bench(args))
+    report = run_on_loop(bench(args))
     print_report(report)
     emit(report, args.json)
 

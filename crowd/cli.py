@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -17,9 +18,12 @@ from crowd.clock import SystemClock
 from crowd.config import Settings
 from crowd.db.engine import create_database
 from crowd.db.migrate import upgrade
+from crowd.eventloop import LoopUnavailable, name_of, new_event_loop
 from crowd.identity import service as identity
 from crowd.identity.tokens import Role
 from crowd.logs import configure_logging
+
+log = logging.getLogger("crowd")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,8 +101,14 @@ def _serve(args: argparse.Namespace) -> int:
 def _run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain: stop accepting, let requests
     in flight finish (up to the shutdown timeout), close resources."""
+    try:
+        loop = new_event_loop(settings.event_loop)
+    except LoopUnavailable as exc:
+        raise SystemExit(str(exc)) from exc
+    log.info("serving", extra={"host": settings.host, "port": settings.port, "event_loop": name_of(loop)})
     web.run_app(
         create_app(settings),
+        loop=loop,
         host=settings.host,
         port=settings.port,
         shutdown_timeout=settings.shutdown_timeout_seconds,

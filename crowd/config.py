@@ -3,10 +3,14 @@ the CLI and passed down. Library modules never read ``os.environ``."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./crowd.db"
+
+EventLoop = Literal["auto", "uvloop", "asyncio"]
 
 
 class Settings(BaseSettings):
@@ -22,6 +26,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     log_level: str = "INFO"
+    event_loop: EventLoop = "auto"
+    """What ``crowd serve`` runs on: ``uvloop``, ``asyncio``, or ``auto`` (uvloop where it is
+    installed). uvloop cuts a server's CPU per request: ``crowd/eventloop.py``."""
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
 
     db_pool_size: int = Field(10, ge=1)

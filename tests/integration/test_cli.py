@@ -46,7 +46,7 @@ async def test_keys_and_workers_made_on_the_command_line_work_over_http(sqlite_e
     assert platform.startswith("crowd_pk_")
     assert operator.startswith("crowd_ok_")
     assert token.startswith("crowd_wt_")
-    server = ServerProcess(sqlite_env)
+    server = ServerProcess({**sqlite_env, "CROWD_LOG_LEVEL": "INFO"})
     try:
         await server.start()
         async with aiohttp.ClientSession(server.url) as session:
@@ -61,6 +61,7 @@ async def test_keys_and_workers_made_on_the_command_line_work_over_http(sqlite_e
                 "/api/v1/workers", json={"name": "ben"}, headers={"Authorization": f"Bearer {operator}"}
             ) as r:
                 assert r.status == 201
+        assert '"event_loop": "uvloop"' in server.log()  # the default, where it is installed
     finally:
         server.stop()
         server.log_path.unlink(missing_ok=True)

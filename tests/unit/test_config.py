@@ -19,3 +19,9 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CROWD_SHUTDOWN_TIMEOUT_SECONDS", "-1")
     with pytest.raises(ValueError, match="shutdown_timeout_seconds"):
         Settings()
+
+
+def test_an_unknown_event_loop_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CROWD_EVENT_LOOP", "trio")
+    with pytest.raises(ValueError, match="event_loop"):
+        Settings()
