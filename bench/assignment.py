@@ -17,11 +17,13 @@ a role that may CREATE DATABASE) and Redis (``--redis``). In one run:
    asyncpg by ``--workers`` coroutines over a pool, one transaction per claim
    and per answer: no HTTP, no service layer. A first run is not measured;
    then one run per pool size, and the best is the ceiling.
-2. **End to end.** Two ``crowd serve`` processes on PostgreSQL + Redis, the
-   same number of simulated workers (half on each process) asking
-   ``GET /api/v1/work/next?wait=0`` and answering, as fast as they can: cycles
-   per second and next-task latency, as a share of the ceiling. Then one
-   process on SQLite, as a share of PostgreSQL.
+2. **End to end.** Two ``crowd serve`` processes on PostgreSQL + Redis,
+   holding between them as many connections as the ceiling's best pool
+   (``CROWD_DB_POOL_SIZE``), the same number of simulated workers (half on
+   each process, each over its own keep-alive connection: ``keepalive.py``)
+   asking ``GET /api/v1/work/next?wait=0`` and answering, as fast as they
+   can: cycles per second and next-task latency, as a share of the ceiling.
+   Then one process on SQLite, as a share of PostgreSQL.
 3. **Where the time goes.** One worker, in-process through the service layer,
    every SQL statement timed: statements per claim and per answer, time in
    the database against time in Python.
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import secrets
@@ -70,6 +73,7 @@ from sqlalchemy.engine import Dialect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from keepalive import KeepAlive
 from report import emit
 
 from crowd.assignment import answering, completion
@@ -739,41 +743,42 @@ async def http_fixture(
 
 
 async def end_to_end(running: list[Server], fixture: Fixture, plan: Plan, dsn: str | None, think: float = 0.0) -> Load:
-    """Each simulated worker talks to one process (as behind a load balancer):
-    next, then answer; with ``think``, it first spends 0.5 to 1.5 × that many
-    seconds on the task, as people do."""
+    """Each simulated worker talks to one process (as behind a load balancer)
+    over its own keep-alive connection: next, then answer; with ``think``, it
+    first spends 0.5 to 1.5 × that many seconds on the task, as people do."""
     pace = np.random.default_rng(0)
-    connector = aiohttp.TCPConnector(limit=len(fixture.tokens) * 2)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+    clients = [
+        KeepAlive("127.0.0.1", running[i % len(running)].port, {"Authorization": f"Bearer {token}"})
+        for i, token in enumerate(fixture.tokens)
+    ]
+    next_path = f"/api/v1/work/next?project_id={fixture.project_id}&wait=0"
 
-        async def cycle(i: int, load: Load, measuring: Callable[[], bool]) -> None:
-            base, headers = running[i % len(running)].url, {"Authorization": f"Bearer {fixture.tokens[i]}"}
-            started = time.perf_counter()
-            async with session.get(
-                f"{base}/api/v1/work/next?project_id={fixture.project_id}&wait=0", headers=headers
-            ) as r:
-                await r.read()
-                status = r.status
-                lease = await r.json() if status == 200 else None
-            seconds = time.perf_counter() - started
-            if measuring():
-                load.next_seconds.append(seconds)
-            if lease is None:
-                load.errors[str(status)] += measuring() and status != 204
-                load.empty += measuring() and status == 204
-                await asyncio.sleep(0.01)
-                return
-            if think:
-                await asyncio.sleep(think * float(pace.uniform(0.5, 1.5)))
-            path = f"{base}/api/v1/work/assignments/{lease['assignment_id']}/answer"
-            async with session.post(path, json={"label": LABELS[i % len(LABELS)]}, headers=headers) as r:
-                await r.read()
-                if r.status != 200:
-                    load.errors[str(r.status)] += measuring()
-                    return
-            load.cycles += measuring()
+    async def cycle(i: int, load: Load, measuring: Callable[[], bool]) -> None:
+        client = clients[i]
+        started = time.perf_counter()
+        status, body = await client.get(next_path)
+        seconds = time.perf_counter() - started
+        if measuring():
+            load.next_seconds.append(seconds)
+        if status != 200:
+            load.errors[str(status)] += measuring() and status != 204
+            load.empty += measuring() and status == 204
+            await asyncio.sleep(0.01)
+            return
+        if think:
+            await asyncio.sleep(think * float(pace.uniform(0.5, 1.5)))
+        lease = json.loads(body)
+        path = f"/api/v1/work/assignments/{lease['assignment_id']}/answer"
+        status, _ = await client.post(path, {"label": LABELS[i % len(LABELS)]})
+        if status != 200:
+            load.errors[str(status)] += measuring()
+            return
+        load.cycles += measuring()
 
+    try:
         return await drive(len(fixture.tokens), plan, cycle, lambda load: meter(load, cpu_groups(running), dsn))
+    finally:
+        await asyncio.gather(*(client.close() for client in clients))
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -1133,8 +1138,11 @@ async def postgres_part(pg: Postgres, plan: Plan, workers: int, redis_url: str, 
             runs[str(size)] = (await ceiling(pg.dsn(name), statements, base, size, plan)).summary()
     finally:
         await db.dispose()
-    progress(f"end to end: {workers} workers on two crowd serve processes (PostgreSQL + Redis)")
-    env = server_env(url, CROWD_REDIS_URL=redis_url, CROWD_REDIS_PREFIX=prefix)
+    # The two servers together hold as many connections as the ceiling's best pool.
+    best_pool = max(plan.pool_sizes, key=lambda size: runs[str(size)]["cycles_per_second"])
+    server_pool = max(1, best_pool // 2)
+    progress(f"end to end: {workers} workers on two crowd serve processes of {server_pool} connections each")
+    env = server_env(url, CROWD_REDIS_URL=redis_url, CROWD_REDIS_PREFIX=prefix, CROWD_DB_POOL_SIZE=str(server_pool))
     load, paced, routed = await run_served([env, env], workers, plan, pg.dsn(name), think=THINK_SECONDS, routed=True)
     return {
         "statements": {
@@ -1145,6 +1153,7 @@ async def postgres_part(pg: Postgres, plan: Plan, workers: int, redis_url: str, 
         },
         "profile": profile,
         "ceiling": runs,
+        "server_pool": server_pool,
         "postgres": load.summary(),
         "postgres_thinking": paced.summary(),
         "postgres_routed": routed.summary(),
@@ -1226,7 +1235,7 @@ def print_report(report: dict[str, Any]) -> None:
     header = f"{'':<44}{'cycles/s':>9}{'next p50':>10}{'next p99':>10}{'share':>7}"
     print("\n" + header + "   CPU cores (ms per cycle): load generator / crowd serve / postgres")
     rows = [(f"ceiling: asyncpg, pool {size}", run, ceiling_rate) for size, run in report["ceiling"].items()]
-    rows.append(("crowd serve ×2, PostgreSQL + Redis", report["postgres"], ceiling_rate))
+    rows.append((f"crowd serve ×2 (pools of {report['server_pool']}), PG + Redis", report["postgres"], ceiling_rate))
     served_rate = report["postgres"]["cycles_per_second"]
     rows.append((f"  the same, workers thinking {THINK_SECONDS:.0f} s per task", report["postgres_thinking"], 0.0))
     rows.append(("  the same, routing=uncertainty (share of ×2)", report["postgres_routed"], served_rate))
