@@ -36,9 +36,10 @@ class Settings(BaseSettings):
     more transactions open at once (rows locked longer, claims stepping over more of them): in
     bench/assignment.py, two processes of 20 (+10 overflow) each cost it 3.9-4.1 ms of CPU per
     cycle, two of 10 cost 2.9-3.2 ms, and 8 or 12 each gave 7-14% more cycles per second side by
-    side. What it costs: under saturation requests queue here, in order, not in the database
-    (next-task p99 0.46-0.50 s where it was 0.39 s). Size it to the database's cores, not to the
-    workers: about 2-4 connections per core across all processes (docs/architecture.md)."""
+    side; two of 5 (10 in all on 2 cores) 6% more again than two of 10. What it costs: under
+    saturation requests queue here, in order, not in the database. Size it to the database's
+    cores, not to the workers: about 5 connections per core across all processes
+    (docs/architecture.md)."""
     db_max_overflow: int = Field(0, ge=0)
     """Connections opened beyond the pool when it runs dry, and closed again as they come back."""
     db_timeout_seconds: float = Field(5.0, gt=0)
