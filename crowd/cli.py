@@ -105,7 +105,7 @@ def _run(settings: Settings) -> None:
         loop = new_event_loop(settings.event_loop)
     except LoopUnavailable as exc:
         raise SystemExit(str(exc)) from exc
-    log.info("serving", extra={"host": settings.host, "port": settings.port, "event_loop": name_of(loop)})
+    log.info("starting", extra={"host": settings.host, "port": settings.port, "event_loop": name_of(loop)})
     web.run_app(
         create_app(settings),
         loop=loop,

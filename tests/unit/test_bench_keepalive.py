@@ -54,40 +54,40 @@ async def server() -> AsyncIterator[TestServer]:
         yield running
 
 
-async def test_requests_share_one_connection_and_carry_headers_and_bodies(server: TestServer) -> None:
-    client = KeepAlive("127.0.0.1", server.port, {"Authorization": "Bearer t"})
-    try:
-        status, raw = await client.get("/echo?a=1")
-        first = json.loads(raw)
-        assert status == 200
-        assert (first["path"], first["auth"], first["body"]) == ("/echo?a=1", "Bearer t", None)
-        status, raw = await client.post("/echo", {"label": "cat"})
-        second = json.loads(raw)
-        assert (status, second["body"]) == (200, {"label": "cat"})
-        assert second["peer"] == first["peer"]  # the same connection
-        assert await client.get("/empty") == (204, b"")
-        assert json.loads((await client.get("/echo"))[1])["peer"] == first["peer"]  # still usable after a 204
-    finally:
-        await client.close()
+@pytest.fixture
+async def client(server: TestServer) -> AsyncIterator[KeepAlive]:
+    made = KeepAlive("127.0.0.1", server.port, {"Authorization": "Bearer t"})
+    yield made
+    await made.close()
 
 
-async def test_a_connection_the_server_closes_is_opened_again(server: TestServer) -> None:
-    client = KeepAlive("127.0.0.1", server.port)
-    try:
-        first = json.loads((await client.get("/closing"))[1])["peer"]
-        second = json.loads((await client.get("/echo"))[1])["peer"]
-        assert second != first
-    finally:
-        await client.close()
+async def _peer(client: KeepAlive) -> int:
+    """The client port the server saw: which connection the request came on."""
+    status, raw = await client.get("/echo")
+    assert status == 200
+    return int(json.loads(raw)["peer"])
 
 
-async def test_a_chunked_reply_is_refused_and_the_connection_not_reused(server: TestServer) -> None:
-    client = KeepAlive("127.0.0.1", server.port)
-    try:
-        before = json.loads((await client.get("/echo"))[1])["peer"]
-        with pytest.raises(ReplyError, match="chunked"):
-            await client.get("/chunked")
-        after = json.loads((await client.get("/echo"))[1])["peer"]
-        assert after != before
-    finally:
-        await client.close()
+async def test_requests_share_one_connection_and_carry_headers_and_bodies(client: KeepAlive) -> None:
+    status, raw = await client.get("/echo?a=1")
+    first = json.loads(raw)
+    assert status == 200
+    assert (first["path"], first["auth"], first["body"]) == ("/echo?a=1", "Bearer t", None)
+    status, raw = await client.post("/echo", {"label": "cat"})
+    second = json.loads(raw)
+    assert (status, second["body"]) == (200, {"label": "cat"})
+    assert second["peer"] == first["peer"]  # the same connection
+    assert await client.get("/empty") == (204, b"")
+    assert await _peer(client) == first["peer"]  # still in use after a reply with no body
+
+
+async def test_a_connection_the_server_closes_is_opened_again(client: KeepAlive) -> None:
+    first = json.loads((await client.get("/closing"))[1])["peer"]
+    assert await _peer(client) != first
+
+
+async def test_a_chunked_reply_is_refused_and_the_connection_not_reused(client: KeepAlive) -> None:
+    before = await _peer(client)
+    with pytest.raises(ReplyError, match="chunked"):
+        await client.get("/chunked")
+    assert await _peer(client) != before
