@@ -23,7 +23,8 @@ a role that may CREATE DATABASE) and Redis (``--redis``). In one run:
    each process, each over its own keep-alive connection: ``keepalive.py``)
    asking ``GET /api/v1/work/next?wait=0`` and answering, as fast as they
    can: cycles per second and next-task latency, as a share of the ceiling.
-   Then one process on SQLite, as a share of PostgreSQL.
+   Then the same with the servers on asyncio's own event loop, as a share
+   of uvloop's; then one process on SQLite, as a share of PostgreSQL.
 3. **Where the time goes.** One worker, in-process through the service layer,
    every SQL statement timed: statements per claim and per answer, time in
    the database against time in Python.
@@ -1144,6 +1145,9 @@ async def postgres_part(pg: Postgres, plan: Plan, workers: int, redis_url: str, 
     progress(f"end to end: {workers} workers on two crowd serve processes of {server_pool} connections each")
     env = server_env(url, CROWD_REDIS_URL=redis_url, CROWD_REDIS_PREFIX=prefix, CROWD_DB_POOL_SIZE=str(server_pool))
     load, paced, routed = await run_served([env, env], workers, plan, pg.dsn(name), think=THINK_SECONDS, routed=True)
+    progress(f"end to end: {workers} workers, the servers on asyncio's own event loop")
+    on_asyncio = {**env, "CROWD_EVENT_LOOP": "asyncio"}
+    (standard_loop,) = await run_served([on_asyncio, on_asyncio], workers, plan, pg.dsn(name))
     return {
         "statements": {
             "claim": [s.sql for s in statements.claim],
@@ -1157,6 +1161,7 @@ async def postgres_part(pg: Postgres, plan: Plan, workers: int, redis_url: str, 
         "postgres": load.summary(),
         "postgres_thinking": paced.summary(),
         "postgres_routed": routed.summary(),
+        "postgres_asyncio": standard_loop.summary(),
     }
 
 
@@ -1239,6 +1244,7 @@ def print_report(report: dict[str, Any]) -> None:
     served_rate = report["postgres"]["cycles_per_second"]
     rows.append((f"  the same, workers thinking {THINK_SECONDS:.0f} s per task", report["postgres_thinking"], 0.0))
     rows.append(("  the same, routing=uncertainty (share of ×2)", report["postgres_routed"], served_rate))
+    rows.append(("  the same, servers on asyncio (share of ×2)", report["postgres_asyncio"], served_rate))
     sqlite_name = "crowd serve ×1, SQLite (share of PostgreSQL)"
     rows.append((sqlite_name, report["sqlite"], served_rate))
     for name, run, reference in rows:
