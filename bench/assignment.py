@@ -40,8 +40,9 @@ Every database it creates is dropped at the end, and its Redis keys deleted.
 The load generator shares the machine with the servers and the database;
 the CPU each used is reported next to the figures. This process (the
 ceiling's asyncpg client and the load generator) and the servers run on
-the same event loop: uvloop where it is installed (``crowd/eventloop.py``). Prints a table, the
-plans, then the same figures as JSON.
+the same event loop, uvloop where it is installed (``crowd/eventloop.py``),
+but for the one run that puts the servers on asyncio's. Prints a table,
+the plans, then the same figures as JSON.
 """
 
 from __future__ import annotations
@@ -1231,7 +1232,7 @@ def print_report(report: dict[str, Any]) -> None:
     m = report["machine"]
     print(
         f"machine: {m['cpus']} × {m['cpu']}, {m['memory_gb']} GB; PostgreSQL {m['postgres']}, Python {m['python']}"
-        f" on {m['event_loop']} (the servers too)"
+        f"; event loop {m['event_loop']}, here and in the servers (but for the asyncio row)"
     )
     print(f"load average before the run: {m['load_average_before']} (other jobs on the machine skew every figure)")
     plan = report["plan"]
