@@ -92,7 +92,9 @@ def demo(tmp_path: Path) -> Iterator[dict[str, str]]:
                 exports[match[1]] = match[2]
             if "WORKER2_TOKEN" in exports:
                 break
-        asyncio.run(ServerProcess({}, port=port, process=process).wait_ready(30))
+        no_log = tmp_path / "demo.log"  # its stderr goes nowhere; no temporary log to leave behind
+        no_log.touch()
+        asyncio.run(ServerProcess({}, port=port, process=process, log_path=no_log).wait_ready(30))
         yield exports
     finally:
         process.terminate()
