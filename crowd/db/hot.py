@@ -11,7 +11,7 @@ and on PostgreSQL each run is one ``fetch`` on the driver connection.
 
 It takes that path only on a connection that :class:`crowd.db.engine.Database`
 handed out, whose transaction it runs on the driver itself (see
-:func:`crowd.db.engine.direct`). Anywhere else (SQLite, a test's own ``engine.begin()``, a
+:meth:`crowd.db.engine.Database._direct`). Anywhere else (SQLite, a test's own ``engine.begin()``, a
 CLI), SQLAlchemy runs the statement as usual: SQLAlchemy's asyncpg adapter
 sends BEGIN lazily with its first statement, so a statement sent past it
 could run outside the caller's transaction.
@@ -147,7 +147,7 @@ class _RowView:
 
 
 def _driver_of(conn: AsyncConnection) -> Any:
-    """The driver connection :func:`crowd.db.engine.direct` lent, or None."""
+    """The driver connection :class:`crowd.db.engine.Database` lent, or None."""
     sync = conn.sync_connection
     return None if sync is None else sync.get_execution_options().get(DRIVER)
 
