@@ -163,6 +163,17 @@ class DatabaseUnavailable(ServiceUnavailable):
     title = "The database is unavailable"
 
 
+class DatabaseBusy(ServiceUnavailable):
+    """Every pooled connection stayed in use for ``db_timeout_seconds``: the
+    process is overloaded, not the database down. Worth retrying soon."""
+
+    type = "database-busy"
+    title = "The server is busy; try again shortly"
+
+    def __init__(self, detail: str = "no database connection came free in time") -> None:
+        super().__init__(detail, retry_after=1)
+
+
 class BrokerUnavailable(ServiceUnavailable):
     type = "broker-unavailable"
     title = "The broker is unavailable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -18,6 +19,8 @@ from crowd.logs import request_id
 log = logging.getLogger("crowd.http")
 
 _GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+CLIENT_CLOSED_REQUEST = 499
 
 _HTTP_ERRORS: dict[int, type[CrowdError]] = {
     404: NotFound,
@@ -41,6 +44,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         response.headers["X-Request-ID"] = rid
         return response
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED_REQUEST  # aiohttp cancels the handler of a client that left
+        raise
     finally:
         seconds = time.perf_counter() - started
         route = _route(request)
@@ -78,6 +84,13 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if "Allow" in exc.headers:  # a 405 names the methods that would work
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError:
+        # The client went away while its request was read (aiohttp raises
+        # this from the body): nobody is left to answer and nothing failed
+        # here. 499, nginx's "client closed request", keeps it apart from
+        # errors in the access log and metrics.
+        log.info("client disconnected", extra={"path": request.path})
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return web.json_response(

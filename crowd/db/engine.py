@@ -31,13 +31,14 @@ import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from crowd.config import Settings
 from crowd.db.hot import DRIVER, on_driver
-from crowd.errors import DatabaseUnavailable
+from crowd.errors import DatabaseBusy, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +183,12 @@ async def _driver_transaction(conn: AsyncConnection, driver: asyncpg.Connection)
 
 @asynccontextmanager
 async def _translate_outage() -> AsyncIterator[None]:
-    """Connection failures become a 503 ``database-unavailable``."""
+    """Connection failures become a 503 ``database-unavailable``; a pool that
+    stays empty past its timeout, a 503 ``database-busy`` (load, not an outage)."""
     try:
         yield
+    except PoolTimeout as exc:
+        raise DatabaseBusy() from exc
     except DBAPIError as exc:
         if exc.connection_invalidated or _is_connection_error(exc):
             raise DatabaseUnavailable() from exc

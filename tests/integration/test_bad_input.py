@@ -3,6 +3,8 @@ none leaving a partial write behind."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ from sqlalchemy import func, select
 
 from crowd.api.keys import DATABASE
 from crowd.db import schema
-from tests.support.crowd import Crowd
+from tests.support.crowd import LABELS, Crowd
 
 
 async def table_sizes(crowd: Crowd) -> dict[str, int]:
@@ -117,3 +119,33 @@ async def test_an_overlong_idempotency_key_is_422(crowd: Crowd) -> None:
         headers={"Idempotency-Key": "k" * 201},
     )
     assert_problem(reply, 422, "validation-error")
+
+
+async def test_a_client_that_leaves_mid_body_is_no_server_error(crowd: Crowd, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker whose connection drops while its answer is still arriving:
+    the access log says 499 (client closed request), nothing is logged as
+    an error, and the answer can still be sent."""
+    server = crowd.client.server
+    project = await crowd.new_project()
+    await crowd.submit(project["id"], 1)
+    worker = await crowd.new_worker()
+    lease = await crowd.next(worker, project["id"])
+    assert lease is not None
+    with caplog.at_level(logging.INFO, logger="crowd.http"):
+        _, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(
+            f"POST /api/v1/work/assignments/{lease['assignment_id']}/answer HTTP/1.1\r\n"
+            f"Host: {server.host}\r\nAuthorization: Bearer {worker}\r\n"
+            'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"label": '.encode()
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(200):  # the server notices the closed socket on its next read
+            if [r for r in caplog.records if r.getMessage() == "request"]:
+                break
+            await asyncio.sleep(0.01)
+    [logged] = [r for r in caplog.records if r.getMessage() == "request"]
+    assert logged.status == 499  # type: ignore[attr-defined]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert (await crowd.answer(worker, lease["assignment_id"], LABELS[0])).status == 200

@@ -16,7 +16,7 @@ from crowd.db.engine import Database, create_database, is_unique_violation
 from crowd.db.hot import Hot
 from crowd.db.schema import organizations
 from crowd.db.types import UtcDateTime
-from crowd.errors import DatabaseUnavailable
+from crowd.errors import DatabaseBusy, DatabaseUnavailable
 
 STATE = text("SELECT state FROM pg_stat_activity WHERE pid = :pid")
 
@@ -139,3 +139,14 @@ async def test_a_connection_cut_mid_transaction_is_an_outage_and_leaves_the_pool
         async with db.transaction() as conn:  # a new connection: the dead one was dropped
             await INSERT_ORGANIZATION.rows(conn, _organization("hot after"))
         assert await _named(db) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_pool_that_stays_empty_is_a_busy_503_not_an_outage(settings: Settings) -> None:
+    settings = settings.model_copy(update={"db_timeout_seconds": 0.2})
+    async with _database(settings, connections=1) as db, db.read():
+        with pytest.raises(DatabaseBusy) as caught:
+            async with db.read():
+                pass
+    assert caught.value.status == 503
+    assert caught.value.problem()["retry_after"] == 1
