@@ -5,25 +5,21 @@ is fixed once money has moved in it."""
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
 from sqlalchemy import select, text, update
 
 from crowd.api.keys import DATABASE
-from crowd.app import create_app
 from crowd.clock import ManualClock
 from crowd.config import Settings
 from crowd.db.engine import Database
 from crowd.db.schema import ledger_transactions, projects
 from crowd.payments import store
 from crowd.payments.ledger import Books, payout
-from tests.support.crowd import Crowd, served
+from tests.support.concurrent import at_once, pooled_crowd
+from tests.support.crowd import Crowd
 
 RUNS = 4
 REWARD = 100
@@ -32,12 +28,8 @@ TASKS = 12
 
 @pytest.fixture
 async def pooled(settings: Settings, clock: ManualClock) -> AsyncIterator[Crowd]:
-    """The server with a pool wide enough for requests to run in the
-    database at the same time (the tests' default is one connection, which
-    queues every request at the pool and would hide the race)."""
-    app = create_app(settings.model_copy(update={"db_pool_size": RUNS + 2}), clock=clock, rng=random.Random(1))
-    async with served(app) as client:
-        yield await Crowd.start(client, clock)
+    async with pooled_crowd(settings, clock, RUNS + 2) as crowd:
+        yield crowd
 
 
 async def earn(crowd: Crowd, workers: list[str], tasks: int = TASKS, reward: int = REWARD) -> str:
@@ -51,28 +43,6 @@ async def earn(crowd: Crowd, workers: list[str], tasks: int = TASKS, reward: int
             assert lease is not None
             assert (await crowd.answer(worker, lease["assignment_id"], "cat")).status == 200
     return str(pid)
-
-
-async def at_once(client: TestClient[Any, Any], n: int, method: str, path: str, token: str, body: Any) -> list[Any]:
-    """``n`` requests sent together, each from its own HTTP client (its own
-    connection), released by one barrier."""
-    gate = asyncio.Event()
-
-    async def one(session: aiohttp.ClientSession) -> tuple[int, Any]:
-        await gate.wait()
-        headers = {"Authorization": f"Bearer {token}"}
-        async with session.request(method, client.make_url(path), json=body, headers=headers) as reply:
-            return reply.status, await reply.json(content_type=None)
-
-    sessions = [aiohttp.ClientSession() for _ in range(n)]
-    try:
-        pending = [asyncio.ensure_future(one(session)) for session in sessions]
-        await asyncio.sleep(0)
-        gate.set()
-        return list(await asyncio.gather(*pending))
-    finally:
-        for session in sessions:
-            await session.close()
 
 
 async def balance(crowd: Crowd, worker: str) -> dict[str, Any]:
