@@ -3,8 +3,6 @@ operators; balance and history for workers (their own only)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict
 from typing import Any
 
@@ -16,6 +14,7 @@ from crowd.api.http import iso, parse, reply
 from crowd.api.keys import CLOCK, DATABASE
 from crowd.api.models import PayoutIn
 from crowd.api.spec import documented
+from crowd.csvcells import csv_line
 from crowd.identity.tokens import Role
 from crowd.payments import service as payments
 
@@ -83,11 +82,8 @@ async def payout_export(request: web.Request) -> web.Response:
         return reply(
             {"items": [dict(zip(("worker", "amount", "currency", "reference"), line, strict=True)) for line in lines]}
         )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["worker", "amount", "currency", "reference"])
-    writer.writerows(lines)
-    return web.Response(text=buffer.getvalue(), content_type="text/csv")
+    text = csv_line(["worker", "amount", "currency", "reference"]) + "".join(csv_line(line) for line in lines)
+    return web.Response(text=text, content_type="text/csv")
 
 
 @routes.get("/api/v1/ledger/audit")
