@@ -14,6 +14,7 @@ from crowd.api.auth import api_key
 from crowd.api.http import M, iso, parse, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import BatchIn, ProjectCreate, ProjectPatch
+from crowd.api.rows import idempotency_key, row_errors
 from crowd.api.spec import documented
 from crowd.api.web import SECURITY_HEADERS
 from crowd.csvcells import Cell, csv_line
@@ -31,7 +32,6 @@ EXPORTS = ("application/json", "application/x-ndjson", "text/csv")
 
 PLATFORM = (Role.PLATFORM,)
 ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
-MAX_IDEMPOTENCY_KEY = 200
 
 
 @routes.post("/api/v1/projects")
@@ -92,14 +92,12 @@ async def post_batch(request: web.Request) -> web.Response:
 
 
 async def _parse_batch(request: web.Request) -> BatchSubmission:
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed(f"Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    key = idempotency_key(request)
     body = await parse_rows(request, BatchIn)
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return BatchSubmission(
         external_id=body.external_id,
-        idempotency_key=idempotency_key,
+        idempotency_key=key,
         request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
         tasks=[
             TaskRow(t.external_id, t.data, t.priority, tuple((p.model, p.label, p.score) for p in t.predictions))
@@ -113,21 +111,7 @@ async def parse_rows(request: web.Request, model: type[M]) -> M:
     try:
         return await parse(request, model)
     except ValidationFailed as exc:
-        raise ValidationFailed(exc.detail + "; nothing was stored", errors=_row_errors(exc.extra["errors"])) from exc
-
-
-def _row_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Name the row of each problem: ``loc ["tasks", 7, "data"]`` -> row 7
-    (the rows are ``tasks`` of a batch or of gold, or ``predictions``)."""
-    rows = []
-    for error in errors:
-        loc = error["loc"]
-        if len(loc) >= 2 and isinstance(loc[1], int):
-            field = ".".join(str(part) for part in loc[2:]) or None
-            rows.append({"row": loc[1], "field": field, "reason": error["msg"]})
-        else:
-            rows.append(error)
-    return rows
+        raise ValidationFailed(exc.detail + "; nothing was stored", errors=row_errors(exc.extra["errors"])) from exc
 
 
 @routes.get("/api/v1/batches/{batch_id}")
