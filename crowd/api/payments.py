@@ -62,6 +62,9 @@ async def spend(request: web.Request) -> web.Response:
 @routes.post("/api/v1/payouts")
 @documented("operator", body=PayoutIn, statuses=(201,))
 async def create_payout(request: web.Request) -> web.Response:
+    """Move every available balance (at least ``minimum``) in ``currency``
+    to payouts. Runs of one organization and currency take turns, so
+    concurrent runs pay each cent once."""
     key = await api_key(request, Role.OPERATOR)
     body = await parse(request, PayoutIn)
     run = await payments.create_payout_run(
@@ -89,8 +92,11 @@ async def payout_export(request: web.Request) -> web.Response:
 @routes.get("/api/v1/ledger/audit")
 @documented("operator")
 async def audit(request: web.Request) -> web.Response:
-    """Whether every transaction of the organization balances, with the
-    total per account type (which must sum to zero)."""
+    """The organization's books checked as a whole and account by account:
+    ``balanced`` only if every check passes; ``failed`` names those that did
+    not, each with what broke it (``unbalanced`` transactions, ``totals``
+    per account type, ``negative_balances``, ``settled_twice``,
+    ``mismatched_settlements``, ``payout_mismatches``)."""
     key = await api_key(request, Role.OPERATOR)
     return reply(asdict(await payments.audit(request.app[DATABASE], key.organization_id)))
 
