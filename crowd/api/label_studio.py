@@ -12,6 +12,7 @@ from crowd.api.auth import api_key
 from crowd.api.http import parse, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import LabelStudioImportIn
+from crowd.api.rows import as_batch, idempotency_key
 from crowd.api.spec import documented
 from crowd.api.views import batch as batch_view
 from crowd.api.web import SECURITY_HEADERS
@@ -42,12 +43,13 @@ async def import_tasks(request: web.Request) -> web.Response:
             _check_labels(project, choices_of(body.label_config))
     except LabelStudioError as exc:
         raise ValidationFailed(str(exc), errors=[{"loc": ["tasks"], "msg": str(exc)}]) from exc
-    canonical = json.dumps([[t.external_id, t.data] for t in imported], sort_keys=True, separators=(",", ":"))
+    checked = as_batch(body.external_id, [{"external_id": t.external_id, "data": t.data} for t in imported])
+    canonical = json.dumps([[t.external_id, t.data] for t in checked.tasks], sort_keys=True, separators=(",", ":"))
     submission = BatchSubmission(
-        external_id=body.external_id,
-        idempotency_key=request.headers.get("Idempotency-Key"),
+        external_id=checked.external_id,
+        idempotency_key=idempotency_key(request),
         request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
-        tasks=[TaskRow(t.external_id, t.data, 0) for t in imported],
+        tasks=[TaskRow(t.external_id, t.data, 0) for t in checked.tasks],
     )
     batch, created = await projects.submit_batch(
         app[DATABASE], app[CLOCK], app[BROKER], key.organization_id, project.id, submission

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+MAX_EXTERNAL_ID = 200
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXTERNAL_ID)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
 MAX_TASKS_PER_BATCH = 10_000

@@ -3,8 +3,6 @@ operators; balance and history for workers (their own only)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict
 from typing import Any
 
@@ -16,6 +14,7 @@ from crowd.api.http import iso, parse, reply
 from crowd.api.keys import CLOCK, DATABASE
 from crowd.api.models import PayoutIn
 from crowd.api.spec import documented
+from crowd.csvcells import csv_line
 from crowd.identity.tokens import Role
 from crowd.payments import service as payments
 
@@ -63,6 +62,9 @@ async def spend(request: web.Request) -> web.Response:
 @routes.post("/api/v1/payouts")
 @documented("operator", body=PayoutIn, statuses=(201,))
 async def create_payout(request: web.Request) -> web.Response:
+    """Move every available balance (at least ``minimum``) in ``currency``
+    to payouts. Runs of one organization and currency take turns, so
+    concurrent runs pay each cent once."""
     key = await api_key(request, Role.OPERATOR)
     body = await parse(request, PayoutIn)
     run = await payments.create_payout_run(
@@ -83,18 +85,18 @@ async def payout_export(request: web.Request) -> web.Response:
         return reply(
             {"items": [dict(zip(("worker", "amount", "currency", "reference"), line, strict=True)) for line in lines]}
         )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["worker", "amount", "currency", "reference"])
-    writer.writerows(lines)
-    return web.Response(text=buffer.getvalue(), content_type="text/csv")
+    text = csv_line(["worker", "amount", "currency", "reference"]) + "".join(csv_line(line) for line in lines)
+    return web.Response(text=text, content_type="text/csv")
 
 
 @routes.get("/api/v1/ledger/audit")
 @documented("operator")
 async def audit(request: web.Request) -> web.Response:
-    """Whether every transaction of the organization balances, with the
-    total per account type (which must sum to zero)."""
+    """The organization's books checked as a whole and account by account:
+    ``balanced`` only if every check passes; ``failed`` names those that did
+    not, each with what broke it (``unbalanced`` transactions, ``totals``
+    per account type, ``negative_balances``, ``settled_twice``,
+    ``mismatched_settlements``, ``payout_mismatches``)."""
     key = await api_key(request, Role.OPERATOR)
     return reply(asdict(await payments.audit(request.app[DATABASE], key.organization_id)))
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,8 +14,10 @@ from crowd.api.auth import api_key
 from crowd.api.http import M, iso, parse, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import BatchIn, ProjectCreate, ProjectPatch
+from crowd.api.rows import idempotency_key, row_errors
 from crowd.api.spec import documented
 from crowd.api.web import SECURITY_HEADERS
+from crowd.csvcells import Cell, csv_line
 from crowd.errors import ValidationFailed
 from crowd.identity.tokens import Role
 from crowd.projects import service as projects
@@ -32,7 +32,6 @@ EXPORTS = ("application/json", "application/x-ndjson", "text/csv")
 
 PLATFORM = (Role.PLATFORM,)
 ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
-MAX_IDEMPOTENCY_KEY = 200
 
 
 @routes.post("/api/v1/projects")
@@ -93,14 +92,12 @@ async def post_batch(request: web.Request) -> web.Response:
 
 
 async def _parse_batch(request: web.Request) -> BatchSubmission:
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed(f"Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    key = idempotency_key(request)
     body = await parse_rows(request, BatchIn)
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return BatchSubmission(
         external_id=body.external_id,
-        idempotency_key=idempotency_key,
+        idempotency_key=key,
         request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
         tasks=[
             TaskRow(t.external_id, t.data, t.priority, tuple((p.model, p.label, p.score) for p in t.predictions))
@@ -114,21 +111,7 @@ async def parse_rows(request: web.Request, model: type[M]) -> M:
     try:
         return await parse(request, model)
     except ValidationFailed as exc:
-        raise ValidationFailed(exc.detail + "; nothing was stored", errors=_row_errors(exc.extra["errors"])) from exc
-
-
-def _row_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Name the row of each problem: ``loc ["tasks", 7, "data"]`` -> row 7
-    (the rows are ``tasks`` of a batch or of gold, or ``predictions``)."""
-    rows = []
-    for error in errors:
-        loc = error["loc"]
-        if len(loc) >= 2 and isinstance(loc[1], int):
-            field = ".".join(str(part) for part in loc[2:]) or None
-            rows.append({"row": loc[1], "field": field, "reason": error["msg"]})
-        else:
-            rows.append(error)
-    return rows
+        raise ValidationFailed(exc.detail + "; nothing was stored", errors=row_errors(exc.extra["errors"])) from exc
 
 
 @routes.get("/api/v1/batches/{batch_id}")
@@ -163,9 +146,9 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     page_query = results.for_project(project.id, results_store.task_results, status=status, include=include)
     posterior_columns = [f"posterior_{label}" for label in project.labels]
 
-    def csv_row(r: results_store.TaskResult) -> list[Any]:
+    def csv_row(r: results_store.TaskResult) -> list[Cell]:
         posterior = r.posterior or {}
-        return [r.external_id, r.status, r.label or "", _num(r.confidence), r.answers] + [
+        return [r.external_id, r.status, r.label, _num(r.confidence), r.answers] + [
             _num(posterior.get(label)) for label in project.labels
         ]
 
@@ -185,7 +168,7 @@ async def get_answers(request: web.Request) -> web.StreamResponse:
     project = await projects.get_project(request.app[DATABASE], key.organization_id, request.match_info["project_id"])
     page_query = results.for_project(project.id, results_store.answer_rows)
 
-    def csv_row(a: results_store.AnswerRow) -> list[Any]:
+    def csv_row(a: results_store.AnswerRow) -> list[Cell]:
         return [a.task, a.worker, a.label, iso(a.created_at)]
 
     return await _export(request, page_query, views.answer_row, ["task", "worker", "label", "created_at"], csv_row)
@@ -196,7 +179,7 @@ async def _export(
     page_query: results.PageQuery[Any],
     view: Callable[[Any], dict[str, Any]],
     header: list[str],
-    csv_row: Callable[[Any], list[Any]],
+    csv_row: Callable[[Any], list[Cell]],
 ) -> web.StreamResponse:
     """``format=json``: one page with ``next_cursor``; ``jsonl`` and ``csv``:
     everything after the cursor, streamed."""
@@ -220,16 +203,11 @@ async def _jsonl(rows: AsyncIterator[Any], view: Callable[[Any], dict[str, Any]]
         yield json.dumps(view(row), separators=(",", ":")) + "\n"
 
 
-async def _csv(rows: AsyncIterator[Any], header: list[str], csv_row: Callable[[Any], list[Any]]) -> AsyncIterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+async def _csv(rows: AsyncIterator[Any], header: list[str], csv_row: Callable[[Any], list[Cell]]) -> AsyncIterator[str]:
+    """The export as CSV lines, each cell spreadsheet-safe (:mod:`crowd.csvcells`)."""
+    yield csv_line(header)
     async for row in rows:
-        writer.writerow(csv_row(row))
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+        yield csv_line(csv_row(row))
 
 
 async def _stream(request: web.Request, content_type: str, chunks: AsyncIterator[str]) -> web.StreamResponse:
@@ -246,5 +224,6 @@ async def _stream(request: web.Request, content_type: str, chunks: AsyncIterator
     return response
 
 
-def _num(value: float | None) -> str:
-    return "" if value is None else repr(round(value, 6))
+def _num(value: float | None) -> float | None:
+    """A confidence or probability, a number in the CSV (never neutralized)."""
+    return None if value is None else round(value, 6)

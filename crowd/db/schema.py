@@ -267,6 +267,10 @@ answers = Table(
     Column("label", String(LABEL), nullable=False),
     Column("duration_ms", Integer(), nullable=False),
     Column("fast", Boolean(), nullable=False, server_default="0"),
+    # Set when blocking the worker asked for this answer to be collected again
+    # from someone else (recollection): each answer is recollected once, however
+    # often the worker is blocked and unblocked.
+    Column("recollected", Boolean(), nullable=False, server_default="0"),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_answers_task_id", "task_id"),
     Index("ix_answers_worker_id", "worker_id"),

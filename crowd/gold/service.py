@@ -93,17 +93,19 @@ async def after_gold_answer(conn: AsyncConnection, project: Project, worker_id: 
     standing, blocked = await store.standing(conn, project.id, worker_id)
     if blocked or not should_block(settings_of(project), standing.gold_correct, standing.gold_answers):
         return False
-    await block(conn, project, worker_id, "gold", now)
-    return True
+    return await block(conn, project, worker_id, "gold", now)
 
 
-async def block(conn: AsyncConnection, project: Project, worker_id: WorkerId, reason: str, now: datetime) -> None:
-    """Block the worker on the project. With recollection on, their answers
-    leave consensus and each task they answered asks for one more worker;
-    with rejection on, their pending rewards in the project are reversed."""
-    await store.set_blocked(conn, project.id, worker_id, True, reason, now)
+async def block(conn: AsyncConnection, project: Project, worker_id: WorkerId, reason: str, now: datetime) -> bool:
+    """Block the worker on the project; False, and nothing done, if they
+    were blocked already. With recollection on, their answers leave
+    consensus and each task they answered asks for one more worker (see
+    :func:`crowd.gold.store.recollect`); with rejection on, their pending
+    rewards in the project are reversed."""
+    if not await store.set_blocked(conn, project.id, worker_id, True, reason, now):
+        return False
     if project.recollect_blocked:
-        await store.reopen_answered_tasks(conn, project.id, worker_id)
+        await store.recollect(conn, project.id, worker_id, project.max_overlap)
     await payments.on_blocked(conn, project, worker_id, now)
     await events.emit(
         conn,
@@ -113,6 +115,7 @@ async def block(conn: AsyncConnection, project: Project, worker_id: WorkerId, re
         {"worker_id": worker_id, "reason": reason},
         now,
     )
+    return True
 
 
 async def set_blocked(
@@ -124,16 +127,18 @@ async def set_blocked(
     worker_id: str,
     blocked: bool,
 ) -> ProjectId:
-    """An operator blocks or unblocks a worker on a project."""
+    """An operator blocks or unblocks a worker on a project. Idempotent: a
+    second block (or unblock) of the same worker, one after the other or at
+    the same moment, finds the work done and changes nothing."""
     async with db.transaction() as conn:
         project = await require_project(conn, organization_id, project_id)
         if not await identity.worker_exists(conn, WorkerId(worker_id)):
             raise NotFound(f"no worker {worker_id}")
         if blocked:
-            await block(conn, project, WorkerId(worker_id), "operator", clock.now())
+            changed = await block(conn, project, WorkerId(worker_id), "operator", clock.now())
         else:
-            await store.set_blocked(conn, project.id, WorkerId(worker_id), False, None, clock.now())
-    if blocked and project.recollect_blocked:
+            changed = await store.set_blocked(conn, project.id, WorkerId(worker_id), False, None, clock.now())
+    if blocked and changed and project.recollect_blocked:
         await announce_work(broker, project.id)
     return project.id
 

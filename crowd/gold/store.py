@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.hot import Columns
@@ -86,7 +86,18 @@ async def existing_gold(
 
 async def set_blocked(
     conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId, blocked: bool, reason: str | None, now: datetime
-) -> None:
+) -> bool:
+    """Block or unblock the worker on the project; whether that changed
+    anything (False: they were blocked, or unblocked, already, and their
+    record is left as it was, reason and time included).
+
+    The locking argument: the upsert locks the worker's row (inserting it
+    or updating it), and its ``WHERE`` is checked on the row as it is once
+    locked. Of two operators blocking at once on PostgreSQL, the second
+    waits for the first to commit and then finds the worker blocked: its
+    upsert changes no row and it returns False, so what a block does
+    besides (recollection, reversals, the event) happens once. On SQLite
+    the writers are serial anyway."""
     values: dict[str, Any] = {
         "project_id": project_id,
         "worker_id": worker_id,
@@ -98,16 +109,35 @@ async def set_blocked(
     statement = insert_for(conn, worker_stats).values(**values)
     changes = {k: v for k, v in values.items() if k not in ("project_id", "worker_id")}
     keys = [worker_stats.c.project_id, worker_stats.c.worker_id]
-    await conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+    upsert = statement.on_conflict_do_update(
+        index_elements=keys, set_=changes, where=worker_stats.c.blocked.is_not(blocked)
+    ).returning(worker_stats.c.worker_id)
+    return (await conn.execute(upsert)).first() is not None
 
 
-async def reopen_answered_tasks(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId) -> int:
-    """Recollection: each real task the worker answered wants one more answer
-    (and reopens if it had completed); how many tasks."""
-    answered = select(answers.c.task_id).where(answers.c.project_id == project_id, answers.c.worker_id == worker_id)
+async def recollect(conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId, max_overlap: int) -> int:
+    """Recollection of a blocked worker's answers: each real task they
+    answered wants one more answer (and reopens if it had completed), once
+    per answer however often they are blocked, never past ``max_overlap``,
+    and never a task an expert decided; how many tasks. Answers that are
+    not committed yet are not seen here, and stay to be recollected."""
+    marked = (
+        update(answers)
+        .where(answers.c.project_id == project_id, answers.c.worker_id == worker_id, answers.c.recollected.is_(False))
+        .values(recollected=True)
+        .returning(answers.c.task_id)
+    )
+    task_ids = sorted({task_id for (task_id,) in await conn.execute(marked)})
+    if not task_ids:
+        return 0
     statement = (
         update(tasks)
-        .where(tasks.c.id.in_(answered), tasks.c.is_gold.is_(False))
+        .where(
+            tasks.c.id.in_(task_ids),
+            tasks.c.is_gold.is_(False),
+            tasks.c.target_overlap < max_overlap,
+            or_(tasks.c.review_status.is_(None), tasks.c.review_status != "decided"),
+        )
         .values(
             target_overlap=tasks.c.target_overlap + 1,
             status="open",

@@ -83,7 +83,9 @@ def settle(
     (models' included: a trusted model saves human answers) or the human
     votes reached ``max_overlap``; otherwise ask for one more human answer.
     ``votes`` and ``humans`` are what consensus counts; ``answers`` also
-    counts answers of blocked workers whose answers were recollected.
+    counts answers of blocked workers whose answers were recollected. A task
+    never asks for more than ``max_overlap`` answers in all: one that has
+    them completes on the votes that count.
 
     ``evidence``, if given, is the posterior with each vote weighted by how
     well the project knows its worker: it must then agree on the top label
@@ -98,6 +100,8 @@ def settle(
         sure = float(evidence[top]) if int(np.argmax(evidence)) == top else 0.0
     confident = votes >= min_overlap and sure >= confidence
     if humans >= min_humans and (confident or humans >= max_overlap):
+        return Settlement(posterior, True, top, certainty, target_overlap)
+    if answers >= max_overlap:  # recollected answers among them: no more may come
         return Settlement(posterior, True, top, certainty, target_overlap)
     return Settlement(posterior, False, top, certainty, answers + 1)
 

@@ -53,7 +53,9 @@ def choices_of(config: str) -> Choices:
 
 @dataclass(frozen=True, slots=True)
 class ImportedTask:
-    external_id: str | None
+    external_id: object
+    """The task's ``id``: a number becomes its decimal text; anything else is
+    passed on as it is, for the batch's checks to accept (text) or refuse."""
     data: dict[str, Any]
 
 
@@ -67,7 +69,8 @@ def tasks_of(export: Any) -> list[ImportedTask]:
         if not isinstance(item, dict) or not isinstance(item.get("data"), dict):
             raise LabelStudioError(f"task {i} has no data object")
         task_id = item.get("id")
-        found.append(ImportedTask(None if task_id is None else str(task_id), item["data"]))
+        numbered = isinstance(task_id, int) and not isinstance(task_id, bool)
+        found.append(ImportedTask(str(task_id) if numbered else task_id, item["data"]))
     return found
 
 

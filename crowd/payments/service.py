@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crowd.assignment.store import Assignment
 from crowd.clock import Clock
 from crowd.db.engine import Database
-from crowd.errors import LeaseExpired, NotFound, ValidationFailed
+from crowd.errors import Conflict, LeaseExpired, NotFound, ValidationFailed
 from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId, new_id
 from crowd.payments import store
 from crowd.payments.ledger import AccountType, Books, Transaction, payout
@@ -77,7 +77,7 @@ async def on_task_completed(
     """Approve at once the rewards of answers that agree with the consensus,
     and pay those workers their bonus, scaled by their reliability."""
     postings: list[tuple[Transaction, datetime | None]] = [
-        (books(project, reward.worker_id).approval(reward.id, reward.amount), None)
+        (approval(reward), None)
         for reward, answered in await store.pending_rewards_of_task(conn, task_id)
         if answered == label
     ]
@@ -101,10 +101,21 @@ async def on_blocked(conn: AsyncConnection, project: Project, worker_id: WorkerI
         return 0
     pending = await store.pending_rewards_of_worker(conn, project.id, worker_id)
     for reward in pending:
-        await store.post(conn, books(project, worker_id).reversal(reward.id, reward.amount), now)
+        await store.post(conn, _books_of(reward).reversal(reward.id, reward.amount), now)
         if project.budget is not None:
             await store.add_spend(conn, project.id, -reward.amount)
     return len(pending)
+
+
+def _books_of(reward: store.PendingReward) -> Books:
+    """The books a reward was posted to. A reward is settled in its own
+    organization and currency, whatever its project says today: the money
+    leaves the pending account it went into, never another one."""
+    return Books(reward.organization_id, reward.currency, reward.project_id, reward.worker_id)
+
+
+def approval(reward: store.PendingReward) -> Transaction:
+    return _books_of(reward).approval(reward.id, reward.amount)
 
 
 async def approve_due(db: Database, clock: Clock, batch: int = 500) -> int:
@@ -114,16 +125,19 @@ async def approve_due(db: Database, clock: Clock, batch: int = 500) -> int:
         async with db.transaction() as conn:
             now = clock.now()
             due = await store.rewards_due(conn, now, batch)
-            approvals: list[tuple[Transaction, datetime | None]] = [
-                (
-                    Books(r.organization_id, r.currency, r.project_id, r.worker_id).approval(r.id, r.amount),
-                    None,
-                )
-                for r in due
-            ]
+            approvals: list[tuple[Transaction, datetime | None]] = [(approval(r), None) for r in due]
             approved += sum(tx_id is not None for tx_id in await store.post_all(conn, approvals, now))
         if len(due) < batch:
             return approved
+
+
+async def currency_fixed(conn: AsyncConnection, project_id: ProjectId) -> bool:
+    """Whether the project's currency can no longer change: money has moved
+    in it (a posting names the project), or a lease was promised a reward,
+    which its answer would post in the currency of that moment."""
+    return await store.project_has_postings(conn, project_id) or await store.project_has_rewarded_leases(
+        conn, project_id
+    )
 
 
 async def on_budget_change(conn: AsyncConnection, before: Project, after: Project, now: datetime) -> None:
@@ -194,16 +208,38 @@ async def history(db: Database, worker_id: WorkerId, before: int | None, limit: 
 
 @dataclass(frozen=True, slots=True)
 class Audit:
+    """The organization's books checked as a whole and account by account.
+    ``balanced`` is true only when every check passes; ``failed`` names the
+    checks that did not, and each check's field lists what broke it."""
+
     balanced: bool
     transactions: int
     unbalanced: list[int]
     totals: dict[str, int]
+    failed: list[str]
+    negative_balances: list[store.NegativeBalance]
+    settled_twice: list[int]
+    mismatched_settlements: list[store.Mismatch]
+    payout_mismatches: list[store.PayoutMismatch]
 
 
 async def audit(db: Database, organization_id: OrganizationId) -> Audit:
     async with db.read() as conn:
-        n, bad, totals = await store.audit(conn, organization_id)
-    return Audit(not bad and sum(totals.values()) == 0, n, bad, totals)
+        n, unbalanced, totals = await store.audit(conn, organization_id)
+        negative = await store.negative_balances(conn, organization_id)
+        twice = await store.settled_twice(conn, organization_id)
+        mismatched = await store.mismatched_settlements(conn, organization_id)
+        payouts = await store.payout_mismatches(conn, organization_id)
+    checks = {
+        "unbalanced_transactions": not unbalanced,
+        "accounts_sum_to_zero": sum(totals.values()) == 0,
+        "negative_balances": not negative,
+        "settled_twice": not twice,
+        "mismatched_settlements": not mismatched,
+        "payout_mismatches": not payouts,
+    }
+    failed = [name for name, passed in checks.items() if not passed]
+    return Audit(not failed, n, unbalanced, totals, failed, negative, twice, mismatched, payouts)
 
 
 # payouts ---------------------------------------------------------------------
@@ -229,6 +265,7 @@ async def create_payout_run(
     run_id = new_id("pay")
     now = clock.now()
     async with db.transaction() as conn:
+        await store.lock_payouts(conn, organization_id, currency)  # one run at a time per organization and currency
         owed = await store.available_balances(conn, organization_id, currency, minimum)
         await store.insert_payout_run(
             conn,
@@ -242,9 +279,24 @@ async def create_payout_run(
                 "created_at": now,
             },
         )
-        for worker_id, amount in owed:
-            await store.post(conn, payout(run_id, organization_id, currency, worker_id, amount), now)
+        postings = [(payout(run_id, organization_id, currency, worker_id, amount), None) for worker_id, amount in owed]
+        await store.post_all(conn, postings, now)
+        await _refuse_overdraft(conn, organization_id, currency, [worker_id for worker_id, _ in owed])
     return PayoutRun(run_id, currency, minimum, len(owed), sum(a for _, a in owed), now)
+
+
+async def _refuse_overdraft(
+    conn: AsyncConnection, organization_id: OrganizationId, currency: str, worker_ids: list[WorkerId]
+) -> None:
+    """Under the payout lock, after the postings: no paid worker's account
+    may be below zero, or the run rolls back and pays nothing."""
+    if not worker_ids:
+        return
+    overdrawn = await store.negative_balances(conn, organization_id, currency=currency, worker_ids=worker_ids)
+    if overdrawn:
+        accounts = ", ".join(f"{b.worker_id} {b.account} {b.balance}" for b in overdrawn)
+        log.error("a payout run would overdraw worker accounts", extra={"accounts": accounts})
+        raise Conflict(f"the payout run would leave accounts below zero ({accounts}); nothing was paid")
 
 
 async def payout_lines(db: Database, organization_id: OrganizationId, run_id: str) -> list[tuple[str, int, str, str]]:

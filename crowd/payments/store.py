@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, literal, select, text, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -220,6 +220,24 @@ async def committed(conn: AsyncConnection, project_id: ProjectId) -> tuple[int, 
     query = select(project_spend.c.posted, project_spend.c.reserved).where(project_spend.c.project_id == project_id)
     row = (await conn.execute(query)).first()
     return None if row is None else (int(row[0]), int(row[1]))
+
+
+async def project_has_postings(conn: AsyncConnection, project_id: ProjectId) -> bool:
+    query = select(ledger_transactions.c.id).where(ledger_transactions.c.project_id == project_id).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
+async def project_has_rewarded_leases(conn: AsyncConnection, project_id: ProjectId) -> bool:
+    """Whether a lease of the project was granted with a reward. Through its
+    tasks (``ix_tasks_project_id_id``, then ``ix_assignments_task_id``): no
+    index of assignments leads with the project."""
+    query = (
+        select(assignments.c.id)
+        .join(tasks, tasks.c.id == assignments.c.task_id)
+        .where(tasks.c.project_id == project_id, assignments.c.reward > 0)
+        .limit(1)
+    )
+    return (await conn.execute(query)).first() is not None
 
 
 # settling rewards ------------------------------------------------------------
@@ -493,7 +511,183 @@ async def audit(conn: AsyncConnection, organization_id: str) -> tuple[int, list[
     return n, bad, by_type
 
 
+@dataclass(frozen=True, slots=True)
+class NegativeBalance:
+    worker_id: str
+    account: str
+    currency: str
+    balance: int
+
+
+_WORKER_ACCOUNTS = (AccountType.WORKER_PENDING.value, AccountType.WORKER_AVAILABLE.value)
+
+
+async def negative_balances(
+    conn: AsyncConnection,
+    organization_id: str,
+    *,
+    currency: str | None = None,
+    worker_ids: Sequence[str] | None = None,
+) -> list[NegativeBalance]:
+    """Worker accounts (pending or available, per currency) of the
+    organization whose balance is below zero; optionally only in one
+    currency, of some workers."""
+    total = func.sum(ledger_entries.c.amount)
+    query = (
+        select(ledger_entries.c.worker_id, ledger_entries.c.account_type, ledger_entries.c.currency, total)
+        .where(
+            ledger_entries.c.organization_id == organization_id,
+            ledger_entries.c.account_type.in_(_WORKER_ACCOUNTS),
+        )
+        .group_by(ledger_entries.c.worker_id, ledger_entries.c.account_type, ledger_entries.c.currency)
+        .having(total < 0)
+        .order_by(ledger_entries.c.worker_id, ledger_entries.c.account_type, ledger_entries.c.currency)
+    )
+    if currency is not None:
+        query = query.where(ledger_entries.c.currency == currency)
+    if worker_ids is not None:
+        query = query.where(ledger_entries.c.worker_id.in_(list(worker_ids)))
+    return [NegativeBalance(w, a, c, int(b)) for w, a, c, b in await conn.execute(query)]
+
+
+async def settled_twice(conn: AsyncConnection, organization_id: str) -> list[int]:
+    """Rewards of the organization that more than one transaction settles
+    (the unique index on ``settles`` forbids it; the audit checks anyway)."""
+    query = (
+        select(ledger_transactions.c.settles)
+        .where(ledger_transactions.c.organization_id == organization_id, ledger_transactions.c.settles.is_not(None))
+        .group_by(ledger_transactions.c.settles)
+        .having(func.count() > 1)
+        .order_by(ledger_transactions.c.settles)
+    )
+    return [int(i) for i in (await conn.execute(query)).scalars()]
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    settlement_id: int
+    reward_id: int
+
+
+_settlement_entry = ledger_entries.alias("settlement_entry")
+_reward_entry = ledger_entries.alias("reward_entry")
+
+
+async def mismatched_settlements(conn: AsyncConnection, organization_id: str) -> list[Mismatch]:
+    """Approvals and reversals that do not take their reward's money out of
+    the very pending account it went into: another worker, organization or
+    currency (a reward approved in a project's new currency), another
+    amount, or a settled transaction that is no reward."""
+    pending = AccountType.WORKER_PENDING.value
+    query = (
+        select(_settling.c.id, _reward.c.id)
+        .join(_reward, _reward.c.id == _settling.c.settles)
+        .outerjoin(
+            _settlement_entry,
+            and_(_settlement_entry.c.transaction_id == _settling.c.id, _settlement_entry.c.account_type == pending),
+        )
+        .outerjoin(
+            _reward_entry, and_(_reward_entry.c.transaction_id == _reward.c.id, _reward_entry.c.account_type == pending)
+        )
+        .where(
+            or_(_settling.c.organization_id == organization_id, _reward.c.organization_id == organization_id),
+            ~func.coalesce(
+                and_(
+                    _reward.c.kind == Kind.REWARD.value,
+                    _settling.c.kind.in_([Kind.APPROVAL.value, Kind.REVERSAL.value]),
+                    _settlement_entry.c.worker_id == _reward_entry.c.worker_id,
+                    _settlement_entry.c.organization_id == _reward_entry.c.organization_id,
+                    _settlement_entry.c.currency == _reward_entry.c.currency,
+                    _settlement_entry.c.amount == -_reward_entry.c.amount,
+                ),
+                False,
+            ),
+        )
+        .order_by(_settling.c.id)
+    )
+    return [Mismatch(int(s), int(r)) for s, r in await conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutMismatch:
+    run_id: str
+    workers: int
+    total: int
+    lines: int
+    paid: int
+
+
+async def payout_mismatches(conn: AsyncConnection, organization_id: str) -> list[PayoutMismatch]:
+    """Payout runs whose lines (their transactions' entries to ``payouts``,
+    which the CSV lists) differ from what the run recorded: another count,
+    another total, a worker twice, another currency."""
+    paid = ledger_entries.c.amount
+    lines = func.count(ledger_transactions.c.id)
+    total = func.coalesce(func.sum(paid), 0)
+    foreign = case(
+        (
+            or_(
+                ledger_transactions.c.currency != payout_runs.c.currency,
+                ledger_transactions.c.kind != Kind.PAYOUT.value,
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    query = (
+        select(payout_runs.c.id, payout_runs.c.workers, payout_runs.c.total, lines, total)
+        .select_from(payout_runs)
+        .outerjoin(ledger_transactions, ledger_transactions.c.payout_run_id == payout_runs.c.id)
+        .outerjoin(
+            ledger_entries,
+            and_(ledger_entries.c.transaction_id == ledger_transactions.c.id, _is(AccountType.PAYOUTS)),
+        )
+        .where(payout_runs.c.organization_id == organization_id)
+        .group_by(payout_runs.c.id, payout_runs.c.workers, payout_runs.c.total)
+        .having(
+            or_(
+                lines != payout_runs.c.workers,
+                func.count(func.distinct(ledger_transactions.c.worker_id)) != lines,
+                func.count(ledger_entries.c.id) != lines,
+                total != payout_runs.c.total,
+                func.coalesce(func.sum(foreign), 0) > 0,
+            )
+        )
+        .order_by(payout_runs.c.id)
+    )
+    return [PayoutMismatch(r, int(w), int(t), int(n), int(p)) for r, w, t, n, p in await conn.execute(query)]
+
+
 # payouts ---------------------------------------------------------------------
+
+#: The first key of the advisory locks of payout runs (``pg_advisory_xact_lock(int, int)``),
+#: so they never meet another use of advisory locks; the second is a hash of
+#: the organization and currency. Two pairs whose hashes collide only queue
+#: behind each other, which is safe.
+PAYOUT_LOCK_SPACE = 0x70617921
+
+
+async def lock_payouts(conn: AsyncConnection, organization_id: str, currency: str) -> None:
+    """Hold the payout lock of the organization and currency until the
+    transaction ends; a second payout run of the same pair waits here.
+
+    The locking argument. A payout run reads each worker's available balance
+    and moves exactly that amount out. Nothing else takes money out of an
+    available account, so two runs are the only way to pay a cent twice, and
+    they must not read the same balance. On PostgreSQL (READ COMMITTED) the
+    run takes a transaction-scoped advisory lock before it reads: a second
+    run blocks until the first commits, and its next statement, with a new
+    snapshot, sees the first run's payouts and finds the balances at zero.
+    Approvals and bonuses, which only add to available money, take no lock:
+    what they add while a run holds it waits for the next run. On SQLite the
+    run's transaction is the single writer (``BEGIN IMMEDIATE`` plus the
+    process's write lock, see :mod:`crowd.db.engine`): from its first
+    statement no other writer runs, so it reads the balances every earlier
+    run left and nothing is needed here."""
+    if conn.dialect.name != "postgresql":
+        return
+    statement = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+    await conn.execute(statement, {"space": PAYOUT_LOCK_SPACE, "key": f"{organization_id}/{currency}"})
 
 
 async def available_balances(

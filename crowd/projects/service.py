@@ -91,6 +91,12 @@ async def update_project(
             and await store.project_has_answers(conn, before.id)
         ):
             raise Conflict("labels cannot change once the project has answers")
+        if (
+            "currency" in changes
+            and changes["currency"] != before.currency
+            and await payments.currency_fixed(conn, before.id)
+        ):
+            raise Conflict("currency cannot change once money has moved in the project (rewards, bonuses, leases)")
         after = await store.update_project(conn, before.id, {**changes, "updated_at": clock.now()})
         await payments.on_budget_change(conn, before, after, clock.now())
         if (after.min_overlap, after.max_overlap) != (before.min_overlap, before.max_overlap):

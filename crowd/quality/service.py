@@ -36,8 +36,7 @@ async def after_fast_answer(conn: AsyncConnection, project: Project, worker_id: 
         return False
     if await store.fast_in_window(conn, project.id, worker_id, project.fast_window) < project.fast_limit:
         return False
-    await gold.block(conn, project, worker_id, "fast", now)
-    return True
+    return await gold.block(conn, project, worker_id, "fast", now)
 
 
 async def report_task(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from crowd.api.models import MAX_EXTERNAL_ID, MAX_TASKS_PER_BATCH
 from crowd.client import CrowdAPIError, CrowdClient
 from crowd.webhooks.policy import sign
 from tests.support.crowd import Crowd
@@ -112,3 +113,31 @@ async def test_label_studio_imports_are_checked(crowd: Crowd) -> None:
         reply = await crowd.call("POST", path, crowd.platform, body)
         assert (reply.status, reply.body["type"]) == (422, "validation-error"), body
     assert (await crowd.call("GET", f"/api/v1/projects/{pid}/results?format=label-studio", crowd.platform)).text == "[]"
+
+
+async def test_a_label_studio_import_obeys_the_batch_limits(crowd: Crowd) -> None:
+    """Whatever the batches API refuses, the import refuses alike, with a
+    422 that names the row: never a 500 (an id past the column's length was
+    one on PostgreSQL) and never a partial batch."""
+    pid = (await crowd.new_project())["id"]
+    imports = f"/api/v1/projects/{pid}/label-studio/import"
+    batches = f"/api/v1/projects/{pid}/batches"
+    long_id = "x" * (MAX_EXTERNAL_ID + 1)
+    for tasks, row_error in (
+        ([{"id": 1, "data": {}}, {"id": long_id, "data": {"text": "t"}}], {"row": 1, "field": "external_id"}),
+        ([{"id": {"nested": 1}, "data": {"text": "t"}}], {"row": 0, "field": "external_id"}),
+        ([{"id": True, "data": {"text": "t"}}], {"row": 0, "field": "external_id"}),
+    ):
+        reply = await crowd.call("POST", imports, crowd.platform, {"tasks": tasks})
+        assert (reply.status, reply.body["type"]) == (422, "validation-error"), reply.text
+        assert [{k: e[k] for k in row_error} for e in reply.body["errors"]] == [row_error], reply.body
+    as_batch = {"tasks": [{"external_id": long_id, "data": {"text": "t"}}]}
+    assert (await crowd.call("POST", batches, crowd.platform, as_batch)).status == 422  # the same limit
+    too_many = [{"data": {"i": i}} for i in range(MAX_TASKS_PER_BATCH + 1)]
+    assert (await crowd.call("POST", imports, crowd.platform, {"tasks": too_many})).status == 422
+    key = {"Idempotency-Key": "k" * 201}
+    reply = await crowd.call("POST", imports, crowd.platform, {"tasks": label_studio_export(1)}, headers=key)
+    assert (reply.status, reply.body["type"]) == (422, "validation-error"), reply.text
+    assert await crowd.results(pid) == []  # nothing was stored
+    longest = [{"id": "y" * MAX_EXTERNAL_ID, "data": {"text": "t"}}]
+    assert (await crowd.call("POST", imports, crowd.platform, {"tasks": longest})).status == 201

@@ -1,9 +1,13 @@
 """A Hypothesis state machine drives random sequences of answers, retries,
-skips, expiries, blocks, approvals and payouts through the real server and
-database, beside an in-memory model of what everybody should have earned.
-After every step: every transaction balances, the accounts sum to zero,
-and each worker's pending, available and paid-out money equals the model's
-rewards + bonuses - reversals - payouts."""
+skips, expiries, blocks (repeated, and by several operators at once),
+approvals, payout runs (several at once), currency changes and expert
+decisions through the real server and database, beside an in-memory model
+of what everybody should have earned. After every step: the audit is clean
+(every transaction balances, the accounts sum to zero, no worker account is
+below zero, no reward settled twice or elsewhere, every payout run's lines
+match it), each worker's pending, available and paid-out money equals the
+model's rewards + bonuses - reversals - payouts (so each available cent was
+paid once), and no task asks for more than its project's max_overlap."""
 
 from __future__ import annotations
 
@@ -28,13 +32,16 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import select
 
 from crowd.api.keys import CLOCK, DATABASE
 from crowd.app import create_app
 from crowd.clock import ManualClock
 from crowd.config import Settings
+from crowd.db.schema import projects, tasks
 from crowd.payments.service import approve_due
 from tests.support import services
+from tests.support.concurrent import at_once
 from tests.support.crowd import Crowd
 
 REWARD, BONUS, LEASE, REVIEW = 5, 10, 60, 100
@@ -71,7 +78,11 @@ class Model:
         answers = self.tasks.setdefault(task, [])
         answers.append((worker, label, reward))
         if len(answers) == 2:  # min = max overlap = 2: the task completes
-            consensus = label if answers[0][1] == label else LABELS[0]  # a tie goes to the first label
+            # on the votes of the workers not blocked now (recollection); no
+            # fit has run, so one vote decides, and a tie (or no vote) goes to
+            # the first label
+            votes = {said for who, said, _ in answers if who not in self.blocked}
+            consensus = votes.pop() if len(votes) == 1 else LABELS[0]
             for who, said, earned in answers:
                 if said == consensus:
                     if earned.status == "pending":
@@ -91,6 +102,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.leases: dict[int, dict[str, Any]] = {}
         self.last_answer: dict[int, tuple[str, str]] = {}
         self.cleanup: list[Any] = []
+        self.currency = "USD"
+        self.currency_fixed = False  # a lease was promised a reward
+        self.decided: dict[str, str] = {}  # expert decisions in the unpaid project
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -122,9 +136,18 @@ class LedgerMachine(RuleBasedStateMachine):
         project = await self.crowd.new_project(
             labels=LABELS, reward=REWARD, bonus=BONUS, min_overlap=2, max_overlap=2, gold_rate=0,
             onboarding_gold_rate=0, lease_seconds=LEASE, review_seconds=REVIEW, reject_blocked=True,
+            recollect_blocked=True,
         )  # fmt: skip
         self.pid = project["id"]
         await self.crowd.submit(self.pid, 12)
+        # Unpaid, with room to collect again: blocks reopen its tasks (up to
+        # max_overlap), and an expert decides some of them.
+        unpaid = await self.crowd.new_project(
+            labels=LABELS, min_overlap=2, max_overlap=3, confidence_target=0.8, gold_rate=0,
+            onboarding_gold_rate=0, lease_seconds=LEASE, recollect_blocked=True,
+        )  # fmt: skip
+        self.unpaid = unpaid["id"]
+        await self.crowd.submit(self.unpaid, 6, prefix="u")
         self.tokens = await self.crowd.new_workers(*(f"w{i}" for i in range(WORKERS)))
         self.ids = [(await self.crowd.ok("GET", "/api/v1/work/me", t))["id"] for t in self.tokens]
 
@@ -144,6 +167,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert reply.status in (200, 204), reply.text
         if reply.status == 200:
             self.leases[worker] = reply.body
+            self.currency_fixed = True
 
     @precondition(lambda self: bool(self.leases))
     @rule(data=st.data(), label=st.sampled_from(LABELS))
@@ -191,31 +215,74 @@ class LedgerMachine(RuleBasedStateMachine):
             if reward.status == "pending":
                 reward.status = "available"
 
-    @rule(worker=st.integers(0, WORKERS - 1), blocked=st.booleans())
-    def block(self, worker: int, blocked: bool) -> None:
+    @rule(worker=st.integers(0, WORKERS - 1), blocked=st.booleans(), operators=st.integers(1, 3))
+    def block(self, worker: int, blocked: bool, operators: int) -> None:
+        """Block or unblock in both projects, pressed by one operator or by
+        several at the same moment; blocking a blocked worker is one of the
+        sequences drawn."""
         action = "block" if blocked else "unblock"
-        path = f"/api/v1/projects/{self.pid}/workers/{self.ids[worker]}/{action}"
-        self.run(self.crowd.ok("POST", path, self.crowd.operator))
+        for pid in (self.pid, self.unpaid):
+            path = f"/api/v1/projects/{pid}/workers/{self.ids[worker]}/{action}"
+            replies = self.run(at_once(self.client, operators, "POST", path, self.crowd.operator))
+            assert [status for status, _ in replies] == [200] * operators, replies
         if blocked and worker not in self.model.blocked:
             for reward in self.model.rewards:
                 if reward.worker == worker and reward.status == "pending":
                     reward.status = "reversed"
         (self.model.blocked.add if blocked else self.model.blocked.discard)(worker)
 
-    @rule()
-    def payout(self) -> None:
-        self.run(self.crowd.ok("POST", "/api/v1/payouts", self.crowd.operator, {"currency": "USD"}))
-        for worker in range(WORKERS):
-            _, available, _ = self.model.expected(worker)
+    @rule(runs=st.integers(1, 4))
+    def payout(self, runs: int) -> None:
+        """``runs`` payout runs at the same moment: together they pay each
+        worker's available money once."""
+        body = {"currency": self.currency}
+        replies = self.run(at_once(self.client, runs, "POST", "/api/v1/payouts", self.crowd.operator, body))
+        assert [status for status, _ in replies] == [201] * runs, replies
+        owed = {worker: self.model.expected(worker)[1] for worker in range(WORKERS)}
+        assert sum(run["total"] for _, run in replies) == sum(owed.values()), (replies, owed)
+        assert sum(run["workers"] for _, run in replies) == sum(amount > 0 for amount in owed.values())
+        for worker, available in owed.items():
             self.model.paid[worker] = self.model.paid.get(worker, 0) + available
+
+    @rule(currency=st.sampled_from(["EUR", "USD", "GBP"]))
+    def change_currency(self, currency: str) -> None:
+        """Allowed until a lease was promised a reward, then a 409."""
+        reply = self.run(
+            self.crowd.call("PATCH", f"/api/v1/projects/{self.pid}", self.crowd.operator, {"currency": currency})
+        )
+        if currency == self.currency or not self.currency_fixed:
+            assert reply.status == 200, reply.text
+            self.currency = currency
+        else:
+            assert (reply.status, reply.body["type"]) == (409, "conflict"), reply.text
+
+    @rule(worker=st.integers(0, WORKERS - 1), label=st.sampled_from(LABELS))
+    def work_unpaid(self, worker: int, label: str) -> None:
+        reply = self.run(self.crowd.call("GET", f"/api/v1/work/next?project_id={self.unpaid}", self.tokens[worker]))
+        if worker in self.model.blocked:
+            assert reply.status == 403
+            return
+        assert reply.status in (200, 204), reply.text
+        if reply.status == 200:
+            answered = self.run(self.crowd.answer(self.tokens[worker], reply.body["assignment_id"], label))
+            assert answered.status == 200, answered.text
+
+    @rule(task=st.integers(0, 5), label=st.sampled_from(LABELS))
+    def decide(self, task: int, label: str) -> None:
+        external_id = f"u-{task}"
+        path = f"/api/v1/projects/{self.unpaid}/review/{external_id}"
+        self.run(self.crowd.ok("POST", path, self.crowd.operator, {"label": label}))
+        self.decided[external_id] = label
 
     @invariant()
     def books_balance(self) -> None:
         if not hasattr(self, "crowd"):
             return
         audit = self.run(self.crowd.ok("GET", "/api/v1/ledger/audit", self.crowd.operator))
+        assert audit["failed"] == [], audit
         assert audit["balanced"], audit
         assert audit["unbalanced"] == []
+        assert audit["negative_balances"] == []
         assert sum(audit["totals"].values()) == 0
         paid_total = 0
         for worker, token in enumerate(self.tokens):
@@ -223,8 +290,33 @@ class LedgerMachine(RuleBasedStateMachine):
             pending, available, paid = self.model.expected(worker)
             balance = me["balance"]
             assert (balance["pending"], balance["available"]) == (pending, available), (worker, me, self.model)
+            assert balance["pending"] >= 0
+            assert balance["available"] >= 0
             paid_total += paid
         assert audit["totals"]["payouts"] == paid_total
+
+    @invariant()
+    def overlap_bounded(self) -> None:
+        """No task's target, nor its answers, past its project's max_overlap;
+        every expert decision stands."""
+        if not hasattr(self, "crowd"):
+            return
+        app = self.client.server.app
+        assert app is not None
+        query = select(
+            tasks.c.external_id, tasks.c.target_overlap, tasks.c.answer_count, tasks.c.status,
+            tasks.c.label, projects.c.max_overlap,
+        ).join(projects, projects.c.id == tasks.c.project_id)  # fmt: skip
+
+        async def read() -> list[Any]:
+            async with app[DATABASE].read() as conn:
+                return list(await conn.execute(query))
+
+        for external_id, target, answers, status, label, max_overlap in self.run(read()):
+            assert target <= max_overlap, (external_id, target, max_overlap)
+            assert answers <= max_overlap, (external_id, answers, max_overlap)
+            if external_id in self.decided:
+                assert (status, label) == ("completed", self.decided[external_id])
 
 
 @pytest.mark.slow

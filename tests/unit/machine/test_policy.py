@@ -51,6 +51,9 @@ def test_recollected_answers_count_for_slots_not_for_consensus() -> None:
     # but only two votes count, so it is decided on those.
     assert decide([0.95, 0.05], votes=2, humans=2, answers=3, target_overlap=3) == (True, 3)
     assert decide([0.7, 0.3], votes=2, humans=2, answers=3, target_overlap=3) == (False, 4)
+    # ... but never more than max_overlap answers in all: at four, it completes on the three that count.
+    assert decide([0.7, 0.3], votes=3, humans=3, answers=4, target_overlap=4) == (True, 4)
+    assert decide([0.7, 0.3], votes=0, humans=0, answers=4, target_overlap=4, min_humans=1) == (True, 4)
 
 
 def test_with_evidence_the_weighted_posterior_must_agree_and_be_sure_too() -> None:
