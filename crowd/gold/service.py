@@ -127,14 +127,14 @@ async def set_blocked(
     """An operator blocks or unblocks a worker on a project."""
     async with db.transaction() as conn:
         project = await require_project(conn, organization_id, project_id)
-        if not await identity.worker_exists(conn, WorkerId(worker_id)):
+        if not await identity.worker_exists(conn, WorkerId(worker_id), organization_id=project.organization_id):
             raise NotFound(f"no worker {worker_id}")
         if blocked:
             await block(conn, project, WorkerId(worker_id), "operator", clock.now())
         else:
             await store.set_blocked(conn, project.id, WorkerId(worker_id), False, None, clock.now())
     if blocked and project.recollect_blocked:
-        await announce_work(broker, project.id)
+        await announce_work(broker, project.organization_id, project.id)
     return project.id
 
 

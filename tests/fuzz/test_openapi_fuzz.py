@@ -62,7 +62,7 @@ async def _seed(config: Settings, url: str) -> tuple[dict[str, str], dict[str, s
     tokens = {}
     for role in (Role.PLATFORM, Role.OPERATOR, Role.REVIEWER):
         tokens[role.value] = (await identity.create_api_key(db, clock, organization="acme", role=role, name="f"))[1]
-    worker, tokens["worker"] = await identity.create_worker(db, clock, name="fuzzer")
+    worker, tokens["worker"] = await identity.create_worker(db, clock, name="fuzzer", organization="acme")
     await db.dispose()
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tokens['platform']}"}) as session:
         project_body = {"name": "fuzz", "labels": ["cat", "dog"], "gold_rate": 0.0, "onboarding_gold_rate": 0.0}
