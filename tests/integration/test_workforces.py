@@ -271,10 +271,12 @@ async def test_another_organizations_operator_cannot_find_these_workers_or_keys(
     ann_id, ann = await worker_of(crowd, crowd.operator, "ann")
     rival_operator = await operator_of(crowd, "rival")
     keys = (await crowd.ok("GET", "/api/v1/keys", crowd.operator))["items"]
+    rival_project = await crowd.ok("POST", "/api/v1/projects", crowd.rival, {"name": "theirs", "labels": ["a", "b"]})
     for method, path in (
         ("GET", f"/api/v1/workers/{ann_id}"),
         ("POST", f"/api/v1/workers/{ann_id}/deactivate"),
         ("POST", f"/api/v1/workers/{ann_id}/reactivate"),
+        ("POST", f"/api/v1/projects/{rival_project['id']}/workers/{ann_id}/block"),  # on their own project
         *(("POST", f"/api/v1/keys/{k['id']}/revoke") for k in keys),
     ):
         reply = await crowd.call(method, path, rival_operator)
