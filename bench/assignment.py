@@ -974,10 +974,12 @@ async def scale_setup(conn: asyncpg.Connection, project_id: str) -> None:
     """The worker pool, and bulk loads without per-row foreign-key triggers (the data is consistent by construction)."""
     await conn.execute("SET session_replication_role = replica")
     await conn.execute(
-        """INSERT INTO workers (id, name, token_hash, status, created_at)
-           SELECT 'wrk_scale_' || g, 'scale ' || g, md5('scale' || g), 'active', now()
+        """INSERT INTO workers (id, organization_id, name, token_hash, status, created_at)
+           SELECT 'wrk_scale_' || g, (SELECT organization_id FROM projects WHERE id = $2),
+                  'scale ' || g, md5('scale' || g), 'active', now()
            FROM generate_series(0, $1 - 1) AS g""",
         SCALE_WORKERS + BUSY_LEASES,
+        project_id,
     )
 
 

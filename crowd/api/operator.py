@@ -4,8 +4,9 @@ organization's ids answer 404, as if they did not exist."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -25,15 +26,16 @@ OPERATOR = Role.OPERATOR
 PAGE = [spec.integer("limit", 1, 1000), spec.CURSOR]
 
 
-def _page(items: Sequence[Any], limit: int, view: Any) -> dict[str, Any]:
-    """A page of ``limit`` of the ``limit + 1`` objects fetched, by id."""
-    page = list(items[:limit])
-    more = len(items) > limit
-    return {"items": [view(item) for item in page], "next_cursor": _id_of(page[-1]) if more else None}
+T = TypeVar("T")
 
 
-def _id_of(item: Any) -> str:
-    return str(item.worker.id if isinstance(item, workforce.Member) else item.id)
+def _page(
+    items: Sequence[T], limit: int, view: Callable[[T], dict[str, Any]], id_of: Callable[[T], str] = attrgetter("id")
+) -> dict[str, Any]:
+    """A page of ``limit`` of the ``limit + 1`` objects fetched in id
+    order; the next page starts after the last one's id."""
+    page = items[:limit]
+    return {"items": [view(item) for item in page], "next_cursor": id_of(page[-1]) if len(items) > limit else None}
 
 
 # workers ---------------------------------------------------------------
@@ -61,7 +63,7 @@ async def list_workers(request: web.Request) -> web.Response:
     found = await workforce.list_workers(
         request.app[DATABASE], key.organization_id, query.id_cursor(request, "wrk"), limit + 1
     )
-    return reply(_page(found, limit, views.member))
+    return reply(_page(found, limit, views.member, lambda m: m.worker.id))
 
 
 @routes.get("/api/v1/workers/{worker_id}")
