@@ -57,11 +57,11 @@ class ProjectSettings(Body):
     fast_limit: Annotated[int, Field(ge=1, le=1000)] | None = None
     fast_window: Annotated[int, Field(ge=1, le=1000)] | None = None
     drift_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
+    # names of the organization's groups a worker must all be in to be
+    # served the project ([]: none; PATCH replaces the list)
     required_groups: (
         Annotated[list[Name], Field(max_length=MAX_REQUIRED_GROUPS, json_schema_extra={"uniqueItems": True})] | None
     ) = None
-    """Names of the organization's groups a worker must all be in to be
-    served the project (``[]``: none; PATCH replaces the list)."""
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Self:
