@@ -354,8 +354,10 @@ async def make_fixture(db: Database, workers: int, organization: str = "bench") 
     values = {**project_settings(), "max_overlap": OVERLAP}
     from crowd.api.models import ProjectCreate
 
-    project = await projects.create_project(db, clock, key.organization_id, ProjectCreate(**values).values())
-    made = [await identity.create_worker(db, clock, name=f"bench-{i}") for i in range(workers)]
+    project = (await projects.create_project(db, clock, key.organization_id, ProjectCreate(**values).values())).project
+    made = [
+        await identity.create_worker(db, clock, name=f"bench-{i}", organization=organization) for i in range(workers)
+    ]
     return Fixture(project.id, [w.id for w, _ in made], [token for _, token in made])
 
 
@@ -477,7 +479,7 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
             offer = await assignment_store.claim(conn, project_id, worker_id, public_id, now, roles["expires"], reward)
             assert offer is not None, "the capture needs an open task"
             claimed = len(seen)
-            answering_ = await assignment_store.answer_context(conn, public_id, worker_id)
+            answering_ = await assignment_store.answer_context(conn, public_id, worker_id, project_row.organization_id)
             assert answering_ is not None
             assignment, _, slots = answering_
             assert slots is not None
@@ -972,10 +974,12 @@ async def scale_setup(conn: asyncpg.Connection, project_id: str) -> None:
     """The worker pool, and bulk loads without per-row foreign-key triggers (the data is consistent by construction)."""
     await conn.execute("SET session_replication_role = replica")
     await conn.execute(
-        """INSERT INTO workers (id, name, token_hash, status, created_at)
-           SELECT 'wrk_scale_' || g, 'scale ' || g, md5('scale' || g), 'active', now()
+        """INSERT INTO workers (id, organization_id, name, token_hash, status, created_at)
+           SELECT 'wrk_scale_' || g, (SELECT organization_id FROM projects WHERE id = $2),
+                  'scale ' || g, md5('scale' || g), 'active', now()
            FROM generate_series(0, $1 - 1) AS g""",
         SCALE_WORKERS + BUSY_LEASES,
+        project_id,
     )
 
 

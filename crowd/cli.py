@@ -7,21 +7,25 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
 import crowd.aggregate as aggregate
 import crowd.simulate as simulate
 from crowd.app import create_app
+from crowd.assignment.service import Engine
+from crowd.broker import InProcessBroker
 from crowd.clock import SystemClock
 from crowd.config import Settings
-from crowd.db.engine import create_database
+from crowd.db.engine import Database, create_database
 from crowd.db.migrate import upgrade
+from crowd.errors import NotFound
 from crowd.eventloop import LoopUnavailable, name_of, new_event_loop
 from crowd.identity import service as identity
 from crowd.identity.tokens import Role
 from crowd.logs import configure_logging
+from crowd.workforce import service as workforce
 
 log = logging.getLogger("crowd")
 
@@ -60,11 +64,28 @@ def _parser() -> argparse.ArgumentParser:
     create_key.add_argument("--name", required=True)
     create_key.add_argument("--organization", default="default", help="created if it does not exist")
     create_key.set_defaults(run=_create_key)
+    list_keys = keys.add_parser("list", help="list API keys (never their secrets), revoked ones included")
+    list_keys.add_argument("--organization", help="only this organization's")
+    list_keys.set_defaults(run=_list_keys)
+    revoke_key = keys.add_parser("revoke", help="revoke an API key: refused within CROWD_AUTH_CACHE_SECONDS")
+    revoke_key.add_argument("id", help="the key's id (key_…), as `crowd keys list` shows it")
+    revoke_key.set_defaults(run=_revoke_key)
 
     workers = commands.add_parser("workers", help="crowd workers").add_subparsers(title="actions")
     create_worker = workers.add_parser("create", help="create a worker; prints its token as the last line")
     create_worker.add_argument("--name", required=True)
+    create_worker.add_argument(
+        "--organization", default="default", help="whose projects it is served; created if it does not exist"
+    )
     create_worker.set_defaults(run=_create_worker)
+    deactivate = workers.add_parser(
+        "deactivate", help="deactivate a worker: its leases are released, its token refused"
+    )
+    deactivate.add_argument("id", help="the worker's id (wrk_…)")
+    deactivate.set_defaults(run=_deactivate_worker)
+    reactivate = workers.add_parser("reactivate", help="let a deactivated worker work again")
+    reactivate.add_argument("id", help="the worker's id (wrk_…)")
+    reactivate.set_defaults(run=_reactivate_worker)
 
     _add_aggregate(commands)
     _add_simulate(commands)
@@ -171,12 +192,80 @@ def _create_worker(args: argparse.Namespace) -> int:
     async def create() -> str:
         db = create_database(Settings())
         try:
-            worker, token = await identity.create_worker(db, SystemClock(), name=args.name)
+            worker, token = await identity.create_worker(
+                db, SystemClock(), name=args.name, organization=args.organization
+            )
         finally:
             await db.dispose()
-        return f"created worker {worker.id} ({worker.name})\n{token}"
+        return f"created worker {worker.id} ({worker.name}) for organization {args.organization!r}\n{token}"
 
     print(asyncio.run(create()))
+    return 0
+
+
+def _deactivate_worker(args: argparse.Namespace) -> int:
+    async def deactivate(db: Database) -> str:
+        # No broker here: the released slots wake no one, and waiting
+        # workers find them when their long-polls time out (seconds).
+        engine = Engine(db, InProcessBroker(), SystemClock())
+        done = await workforce.deactivate_worker(engine, None, args.id)
+        return f"deactivated worker {args.id} ({done.member.worker.name}); {done.released} live lease(s) released"
+
+    return _admin(deactivate)
+
+
+def _reactivate_worker(args: argparse.Namespace) -> int:
+    async def reactivate(db: Database) -> str:
+        member = await workforce.reactivate_worker(db, None, args.id)
+        return f"reactivated worker {args.id} ({member.worker.name})"
+
+    return _admin(reactivate)
+
+
+def _list_keys(args: argparse.Namespace) -> int:
+    async def listing(db: Database) -> str:
+        organization = None
+        if args.organization is not None:
+            organization = await identity.organization_id(db, args.organization)
+            if organization is None:
+                return f"no organization {args.organization!r}"
+        names = await identity.organization_names(db)
+        keys = await identity.list_api_keys(db, organization, "", 1_000_000)
+        lines = ["id\trole\tname\torganization\tcreated\trevoked"]
+        for key in keys:
+            revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+            when = key.created_at.isoformat()
+            lines.append(f"{key.id}\t{key.role.value}\t{key.name}\t{names[key.organization_id]}\t{when}\t{revoked}")
+        return "\n".join(lines)
+
+    return _admin(listing)
+
+
+def _revoke_key(args: argparse.Namespace) -> int:
+    async def revoke(db: Database) -> str:
+        key = await identity.revoke_api_key(db, SystemClock(), None, args.id)
+        return f"revoked {key.role.value} key {key.id} ({key.name})"
+
+    return _admin(revoke)
+
+
+def _admin(action: Callable[[Database], Awaitable[str]]) -> int:
+    """Run an administrator's action on CROWD_DATABASE_URL (every
+    organization's objects are in reach); 1 with the reason on stderr when
+    the id names nothing."""
+
+    async def run() -> str:
+        db = create_database(Settings())
+        try:
+            return await action(db)
+        finally:
+            await db.dispose()
+
+    try:
+        print(asyncio.run(run()))
+    except NotFound as exc:
+        print(exc.detail, file=sys.stderr)
+        return 1
     return 0
 
 

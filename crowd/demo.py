@@ -55,7 +55,7 @@ async def seed(settings: Settings) -> str:
         _, operator = await identity.create_api_key(
             db, clock, organization="demo", role=Role.OPERATOR, name="demo operator"
         )
-        workers = [await identity.create_worker(db, clock, name=name) for name in ("ann", "ben")]
+        workers = [await identity.create_worker(db, clock, name=name, organization="demo") for name in ("ann", "ben")]
         settings_body = ProjectCreate(
             name="Pets",
             instructions="Which animal does the text describe? Choose **other** for anything but a cat or a dog.",
@@ -71,7 +71,7 @@ async def seed(settings: Settings) -> str:
             onboarding_gold_rate=0.5,
             gold_feedback=True,
         )
-        project = await projects.create_project(db, clock, key.organization_id, settings_body.values())
+        project = (await projects.create_project(db, clock, key.organization_id, settings_body.values())).project
         rows = [TaskRow(f"pet-{i + 1}", {"text": text}, 0) for i, (text, _) in enumerate(PETS)]
         batch = BatchSubmission("demo-batch-1", None, "demo", rows)
         await projects.submit_batch(db, clock, InProcessBroker(), key.organization_id, project.id, batch)

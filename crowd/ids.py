@@ -11,6 +11,7 @@ ApiKeyId = NewType("ApiKeyId", str)
 WorkerId = NewType("WorkerId", str)
 ProjectId = NewType("ProjectId", str)
 BatchId = NewType("BatchId", str)
+GroupId = NewType("GroupId", str)
 AssignmentId = NewType("AssignmentId", str)
 """The opaque public id of an assignment: the only handle a worker gets."""
 TaskId = NewType("TaskId", int)

@@ -14,6 +14,7 @@ ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXTER
 Share = Annotated[float, Field(ge=0, le=1)]
 
 MAX_TASKS_PER_BATCH = 10_000
+MAX_REQUIRED_GROUPS = 20
 
 
 class Body(BaseModel):
@@ -57,11 +58,18 @@ class ProjectSettings(Body):
     fast_limit: Annotated[int, Field(ge=1, le=1000)] | None = None
     fast_window: Annotated[int, Field(ge=1, le=1000)] | None = None
     drift_threshold: Annotated[float, Field(gt=0, le=1)] | None = None
+    # names of the organization's groups a worker must all be in to be
+    # served the project ([]: none; PATCH replaces the list)
+    required_groups: (
+        Annotated[list[Name], Field(max_length=MAX_REQUIRED_GROUPS, json_schema_extra={"uniqueItems": True})] | None
+    ) = None
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Self:
         if self.labels is not None and len(set(self.labels)) != len(self.labels):
             raise ValueError("labels must be unique")
+        if self.required_groups is not None and len(set(self.required_groups)) != len(self.required_groups):
+            raise ValueError("required_groups must be unique")
         return self
 
     def given(self) -> dict[str, Any]:
@@ -210,4 +218,8 @@ class AnswerIn(Body):
 
 
 class WorkerIn(Body):
+    name: Name
+
+
+class GroupIn(Body):
     name: Name

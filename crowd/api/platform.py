@@ -39,10 +39,10 @@ ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
 async def create_project(request: web.Request) -> web.Response:
     key = await api_key(request, *PLATFORM)
     body = await parse(request, ProjectCreate)
-    project = await projects.create_project(
+    record = await projects.create_project(
         request.app[DATABASE], request.app[CLOCK], key.organization_id, body.values()
     )
-    return reply(views.project(project), status=201)
+    return reply(views.project_record(record), status=201)
 
 
 @routes.get("/api/v1/projects")
@@ -58,8 +58,10 @@ async def list_projects(request: web.Request) -> web.Response:
 @documented("platform", "operator")
 async def get_project(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
-    project = await projects.get_project(request.app[DATABASE], key.organization_id, request.match_info["project_id"])
-    return reply(views.project(project))
+    record = await projects.describe_project(
+        request.app[DATABASE], key.organization_id, request.match_info["project_id"]
+    )
+    return reply(views.project_record(record))
 
 
 @routes.patch("/api/v1/projects/{project_id}")
@@ -68,10 +70,10 @@ async def patch_project(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     body = await parse(request, ProjectPatch)
     app = request.app
-    project = await projects.update_project(
+    record = await projects.update_project(
         app[DATABASE], app[CLOCK], app[BROKER], key.organization_id, request.match_info["project_id"], body.given()
     )
-    return reply(views.project(project))
+    return reply(views.project_record(record))
 
 
 @routes.post("/api/v1/projects/{project_id}/batches")

@@ -11,8 +11,10 @@ from crowd.assignment.answering import Receipt
 from crowd.assignment.service import Lease, OpenProject
 from crowd.identity.models import ApiKey, Worker
 from crowd.inference.store import ProjectStanding
-from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, Project, ProjectProgress
+from crowd.projects.models import PROJECT_FIELDS, Batch, BatchProgress, Project, ProjectProgress, ProjectRecord
 from crowd.results.store import AnswerRow, TaskResult
+from crowd.workforce.models import Group
+from crowd.workforce.service import Member
 
 _HIDDEN_PROJECT_FIELDS = {"organization_id", "created_at", "updated_at"}
 
@@ -21,6 +23,10 @@ def project(p: Project) -> dict[str, Any]:
     body = {name: getattr(p, name) for name in PROJECT_FIELDS if name not in _HIDDEN_PROJECT_FIELDS}
     body.update(created_at=iso(p.created_at), updated_at=iso(p.updated_at))
     return body
+
+
+def project_record(r: ProjectRecord) -> dict[str, Any]:
+    return {**project(r.project), "required_groups": r.required_groups}
 
 
 def batch(b: Batch) -> dict[str, Any]:
@@ -73,8 +79,8 @@ def open_project(o: OpenProject) -> dict[str, Any]:
     return {**worker_project(o.project), "open_tasks": o.open_tasks}
 
 
-def project_progress(p: Project, progress: ProjectProgress) -> dict[str, Any]:
-    return {**project(p), "progress": asdict(progress)}
+def project_progress(r: ProjectRecord, progress: ProjectProgress) -> dict[str, Any]:
+    return {**project_record(r), "progress": asdict(progress)}
 
 
 def standing(s: ProjectStanding) -> dict[str, Any]:
@@ -123,4 +129,25 @@ def worker(w: Worker) -> dict[str, Any]:
 
 
 def api_key(k: ApiKey) -> dict[str, Any]:
-    return {"id": k.id, "name": k.name, "role": k.role.value, "organization_id": k.organization_id}
+    return {
+        "id": k.id,
+        "name": k.name,
+        "role": k.role.value,
+        "organization_id": k.organization_id,
+        "created_at": iso(k.created_at),
+        "revoked_at": iso(k.revoked_at),
+    }
+
+
+def member(m: Member) -> dict[str, Any]:
+    """A worker as its operators see it."""
+    return {
+        **worker(m.worker),
+        "active": m.worker.active,
+        "deactivated_at": iso(m.worker.deactivated_at),
+        "groups": m.groups,
+    }
+
+
+def group(g: Group) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "workers": g.workers, "created_at": iso(g.created_at)}

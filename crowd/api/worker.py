@@ -69,12 +69,16 @@ async def report_task(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/work/projects")
-@documented("worker")
+@documented("worker", query=[spec.integer("limit", 1, 100), spec.CURSOR])
 async def open_projects(request: web.Request) -> web.Response:
-    """The projects this worker may work on now, with reward and open tasks."""
+    """The projects this worker may work on now, with reward and open tasks:
+    its organization's active projects whose required groups it is all in,
+    by priority, then oldest first; paged with ``cursor``."""
     caller = await worker(request)
-    found = await assignment.open_projects(request.app[ENGINE], caller)
-    return reply({"items": [views.open_project(o) for o in found]})
+    limit = query.integer(request, "limit", 50, 1, 100)
+    after = query.id_cursor(request, "prj")
+    found, next_cursor = await assignment.open_projects(request.app[ENGINE], caller, after, limit)
+    return reply({"items": [views.open_project(o) for o in found], "next_cursor": next_cursor})
 
 
 @routes.get("/api/v1/work/me")

@@ -44,7 +44,7 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
     check_active(worker)
 
     async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None, str | None]:
-        found = await store.answer_context(conn, public_id, worker.id)
+        found = await store.answer_context(conn, public_id, worker.id, worker.organization_id)
         if found is None:
             raise NotFound(f"no assignment {public_id}")
         assignment, context, slots = found
@@ -65,7 +65,7 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
     if stored is not None:
         metrics.ANSWERS.labels(stored).inc()
     if needs_workers is not None:
-        await announce_work(engine.broker, needs_workers)
+        await announce_work(engine.broker, worker.organization_id, needs_workers)
     return receipt
 
 
@@ -135,7 +135,7 @@ async def skip(engine: Engine, worker: Worker, public_id: str) -> Receipt:
 
     receipt, freed = await engine.db.retrying(work)
     if freed is not None:
-        await announce_work(engine.broker, freed)
+        await announce_work(engine.broker, worker.organization_id, freed)
     return receipt
 
 
@@ -159,12 +159,12 @@ async def report(engine: Engine, worker: Worker, public_id: str, reason: str) ->
 
     receipt, freed = await engine.db.retrying(work)
     if freed is not None:
-        await announce_work(engine.broker, freed)
+        await announce_work(engine.broker, worker.organization_id, freed)
     return receipt
 
 
 async def _assignment(conn: AsyncConnection, worker: Worker, public_id: str) -> Assignment:
-    assignment = await store.assignment_for_update(conn, public_id, worker.id)
+    assignment = await store.assignment_for_update(conn, public_id, worker.id, worker.organization_id)
     if assignment is None:
         raise NotFound(f"no assignment {public_id}")
     return assignment

@@ -16,15 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crowd import metrics
 from crowd.assignment import store
 from crowd.assignment.policy import qualified, route_for
-from crowd.assignment.signals import ANY_PROJECT, announce_work, project_channel
+from crowd.assignment.signals import announce_work, organization_channel, project_channel
 from crowd.assignment.store import Offer
 from crowd.broker import Broker, Listener
 from crowd.clock import Clock
 from crowd.db.engine import Database, RetryTransaction, is_unique_violation
 from crowd.errors import (
     BrokerUnavailable,
+    InvalidCursor,
     NotFound,
     NotQualified,
+    Unauthorized,
     WorkerBlocked,
 )
 from crowd.events import store as events
@@ -92,7 +94,7 @@ async def next_assignment(engine: Engine, worker: Worker, project_id: str | None
     check_active(worker)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    channel = project_channel(ProjectId(project_id)) if project_id else ANY_PROJECT
+    channel = project_channel(ProjectId(project_id)) if project_id else organization_channel(worker.organization_id)
     async with _listening(engine.broker, channel) as listener:
         while True:
             lease = await _claim_any(engine, worker, project_id)
@@ -117,12 +119,12 @@ async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> 
     if project_id is not None:
         return await _claim_in(engine, worker, project_id)
     async with engine.db.read() as conn:
-        held = await store.live_lease(conn, worker.id, engine.clock.now())
+        held = await store.live_lease(conn, worker.id, worker.organization_id, engine.clock.now())
         if held is not None:
             project = await projects.project_by_id(conn, held.project_id)
             assert project is not None
             return Lease(held, project)
-        candidates = await projects.active_project_ids(conn, PROJECTS_TRIED)
+        candidates = await store.claimable_project_ids(conn, worker.id, worker.organization_id, PROJECTS_TRIED)
     for candidate in candidates:
         try:
             lease = await _claim_in(engine, worker, candidate)
@@ -136,10 +138,12 @@ async def _claim_any(engine: Engine, worker: Worker, project_id: str | None) -> 
 async def _claim_in(engine: Engine, worker: Worker, project_id: str) -> Lease | None:
     async def work(conn: AsyncConnection) -> tuple[Project | None, _Claim]:
         found = await store.claim_context(conn, project_id, worker.id)  # in the claim's own transaction
-        if found is None:
+        if found is None:  # none, or another organization's: the same to this worker
             raise NotFound(f"no project {project_id}")
-        context, lease = found
-        if not context.project.active:
+        context, lease, admission = found
+        if admission.deactivated:  # since this process looked its token up
+            raise Unauthorized("the key or token is not valid")
+        if not context.project.active or not admission.in_required_groups:
             return None, _Claim(None)
         return context.project, await _lease(conn, engine, worker, context, lease)
 
@@ -243,15 +247,27 @@ class OpenProject:
     open_tasks: int
 
 
-async def open_projects(engine: Engine, worker: Worker) -> list[OpenProject]:
-    """The active projects this worker may work on, with their open tasks."""
+async def open_projects(
+    engine: Engine, worker: Worker, after: str, limit: int
+) -> tuple[list[OpenProject], ProjectId | None]:
+    """A page of the projects this worker may work on (active, of its
+    organization, requiring no group it is not in, not blocking it), by
+    priority, then oldest first, with their open tasks; the page starts after
+    the project ``after`` ("": at the beginning) and comes with the project
+    the next page starts after (None at the end). The cursor is a project
+    the page showed, so it tells the worker nothing the page did not."""
     check_active(worker)
     async with engine.db.read() as conn:
-        active = await projects.active_projects(conn)
-        blocked = await stats.blocked_projects(conn, worker.id)
-        allowed = [p for p in active if p.id not in blocked]
-        open_counts = await projects.open_tasks(conn, [p.id for p in allowed])
-    return [OpenProject(p, open_counts[p.id]) for p in allowed]
+        key = None
+        if after:
+            key = await store.offer_key(conn, after, worker.organization_id)
+            if key is None:
+                raise InvalidCursor(f"bad cursor {after!r}")
+        found = await store.open_projects(conn, worker.id, worker.organization_id, key, limit + 1)
+        page = found[:limit]
+        open_counts = await projects.open_tasks(conn, [p.id for p in page])
+    next_after = page[-1].id if len(found) > limit else None
+    return [OpenProject(p, open_counts[p.id]) for p in page], next_after
 
 
 async def standings(engine: Engine, worker: Worker) -> list[stats.ProjectStanding]:
@@ -274,9 +290,18 @@ async def sweep_expired(engine: Engine, batch: int = 1000) -> int:
         if not expired.leases:
             break
         freed |= expired.freed
-    for project_id in sorted(freed):
-        await announce_work(engine.broker, project_id)
+    await announce_freed(engine, freed)
     return len(freed)
+
+
+async def announce_freed(engine: Engine, freed: set[ProjectId]) -> None:
+    """Wake the workers waiting for these projects' work."""
+    if not freed:
+        return
+    async with engine.db.read() as conn:
+        organizations = await projects.organizations_of(conn, sorted(freed))
+    for project_id, organization_id in sorted(organizations.items()):
+        await announce_work(engine.broker, organization_id, project_id)
 
 
 def check_active(worker: Worker) -> None:

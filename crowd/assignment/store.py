@@ -23,18 +23,33 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, BindParameter, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
 from crowd.db.hot import Columns, Hot
-from crowd.db.schema import answers, assignments, project_spend, projects, tasks, worker_stats
+from crowd.db.schema import answers, assignments, project_spend, projects, tasks, worker_stats, workers
 from crowd.db.types import BigId, Json, UtcDateTime
 from crowd.gold.policy import Standing
 from crowd.gold.store import STANDING_COLUMNS, standing_of
-from crowd.ids import AssignmentId, ProjectId, TaskId, WorkerId
+from crowd.ids import AssignmentId, OrganizationId, ProjectId, TaskId, WorkerId
 from crowd.projects.models import Project
 from crowd.projects.store import PROJECT_COLUMNS, project_of
+from crowd.workforce.store import in_required_groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +194,7 @@ _SQLITE_ROUTED = {
 _PG_EXPIRE = """
     WITH overdue AS (
         SELECT id, reserved FROM assignments
-        WHERE status = 'leased' AND expires_at <= :now {scope}
+        WHERE status = 'leased' AND {which}
         ORDER BY expires_at
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
@@ -205,8 +220,10 @@ _PG_EXPIRE = """
     SELECT DISTINCT project_id, 0 FROM released
 """
 _NOW = bindparam("now", type_=UtcDateTime())
-_PG_EXPIRE_ALL = text(_PG_EXPIRE.format(scope="")).bindparams(_NOW)
-_PG_EXPIRE_PROJECT = text(_PG_EXPIRE.format(scope="AND project_id = :project_id")).bindparams(_NOW)
+_PG_EXPIRE_ALL = text(_PG_EXPIRE.format(which="expires_at <= :now")).bindparams(_NOW)
+_PG_EXPIRE_PROJECT = text(_PG_EXPIRE.format(which="expires_at <= :now AND project_id = :project_id")).bindparams(_NOW)
+# a deactivated worker's live leases, due or not (ix_assignments_live_lease leads with worker_id)
+_PG_RELEASE_WORKER = text(_PG_EXPIRE.format(which="worker_id = :worker_id")).bindparams(_NOW)
 
 
 async def claim(
@@ -338,14 +355,28 @@ async def expire_overdue(
     """Release up to ``limit`` overdue leases."""
     if conn.dialect.name == "postgresql":
         statement = _PG_EXPIRE_ALL if project_id is None else _PG_EXPIRE_PROJECT
-        params = {"now": now, "project_id": project_id, "limit": limit}
-        rows = (await conn.execute(statement, params)).all()
-        leases = sum(row.leases for row in rows if row.project_id is None)
-        return Expired(leases, {ProjectId(row.project_id) for row in rows if row.project_id is not None})
-    return await _sqlite_expire(conn, now, project_id, limit)
+        return await _pg_expire(conn, statement, {"now": now, "project_id": project_id, "limit": limit})
+    due = [assignments.c.expires_at <= now]
+    if project_id is not None:
+        due.append(assignments.c.project_id == project_id)
+    return await _sqlite_expire(conn, now, due, limit)
 
 
-async def _sqlite_expire(conn: AsyncConnection, now: datetime, project_id: ProjectId | None, limit: int) -> Expired:
+async def release_leases_of(conn: AsyncConnection, worker_id: WorkerId, now: datetime, limit: int = 1000) -> Expired:
+    """Release up to ``limit`` of the worker's live leases, due or not, as
+    expiry does: their slots and reserved rewards come back."""
+    if conn.dialect.name == "postgresql":
+        return await _pg_expire(conn, _PG_RELEASE_WORKER, {"now": now, "worker_id": worker_id, "limit": limit})
+    return await _sqlite_expire(conn, now, [assignments.c.worker_id == worker_id], limit)
+
+
+async def _pg_expire(conn: AsyncConnection, statement: Any, params: dict[str, Any]) -> Expired:
+    rows = (await conn.execute(statement, params)).all()
+    leases = sum(row.leases for row in rows if row.project_id is None)
+    return Expired(leases, {ProjectId(row.project_id) for row in rows if row.project_id is not None})
+
+
+async def _sqlite_expire(conn: AsyncConnection, now: datetime, which: list[Any], limit: int) -> Expired:
     query = (
         select(
             assignments.c.id,
@@ -355,12 +386,10 @@ async def _sqlite_expire(conn: AsyncConnection, now: datetime, project_id: Proje
             assignments.c.reward,
             assignments.c.reserved,
         )
-        .where(assignments.c.status == LEASED, assignments.c.expires_at <= now)
+        .where(assignments.c.status == LEASED, *which)
         .order_by(assignments.c.expires_at)
         .limit(limit)
     )
-    if project_id is not None:
-        query = query.where(assignments.c.project_id == project_id)
     overdue = (await conn.execute(query)).all()
     if not overdue:
         return NOTHING_EXPIRED
@@ -391,10 +420,16 @@ async def open_task_count(conn: AsyncConnection) -> int:
 
 
 async def live_lease(
-    conn: AsyncConnection, worker_id: WorkerId, now: datetime, project_id: ProjectId | None = None
+    conn: AsyncConnection,
+    worker_id: WorkerId,
+    organization_id: OrganizationId,
+    now: datetime,
+    project_id: ProjectId | None = None,
 ) -> Offer | None:
-    """The worker's unexpired lease (in the project, if given)."""
-    params = {"worker_id": worker_id, "now": now}
+    """The worker's unexpired lease in a project of its organization (in
+    the project, if given). A lease in another organization's project (one
+    the worker held before workers had organizations) is not handed out."""
+    params = {"worker_id": worker_id, "organization_id": organization_id, "now": now}
     if project_id is None:
         found = await conn.execute(_LIVE_LEASE, params)
     else:
@@ -422,10 +457,12 @@ _LIVE_LEASE = (
         assignments.c.suggestion,
     )
     .join(tasks, tasks.c.id == assignments.c.task_id)
+    .join(projects, projects.c.id == assignments.c.project_id)
     .where(
         assignments.c.worker_id == bindparam("worker_id"),
         assignments.c.status == LEASED,
         assignments.c.expires_at > bindparam("now"),
+        projects.c.organization_id == bindparam("organization_id"),
     )
     .order_by(assignments.c.expires_at)
     .limit(1)
@@ -433,17 +470,29 @@ _LIVE_LEASE = (
 _LIVE_LEASE_IN = _LIVE_LEASE.where(assignments.c.project_id == bindparam("project_id"))
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the claim's context statement tells of the worker itself."""
+
+    in_required_groups: bool
+    """The worker is in every group the project requires."""
+    deactivated: bool
+    """An operator deactivated the worker (its token may still be cached)."""
+
+
 async def claim_context(
     conn: AsyncConnection, project_id: str, worker_id: WorkerId
-) -> tuple[Context, Offer | None] | None:
+) -> tuple[Context, Offer | None, Admission] | None:
     """The project, the worker's standing in it and their lease there, if
-    any, overdue or not (the caller tells); None if there is no such project."""
+    any, overdue or not (the caller tells), and whether the worker may be
+    served it; None if there is no such project in the worker's organization."""
     row = await _CLAIM_CONTEXT.row(conn, {"project_id": project_id, "worker_id": worker_id})
     if row is None:
         return None
     context = Context(project_of(row), *standing_of(row))
+    admission = Admission(bool(row["in_required_groups"]), row["deactivated_at"] is not None)
     if row["public_id"] is None:
-        return context, None
+        return context, None, admission
     lease = Offer(
         AssignmentId(row["public_id"]),
         context.project.id,
@@ -452,7 +501,7 @@ async def claim_context(
         TaskId(row["task_id"]),
         row["suggestion"],
     )
-    return context, lease
+    return context, lease, admission
 
 
 _WORKER: BindParameter[str] = bindparam("worker_id")
@@ -465,11 +514,15 @@ _CLAIM_CONTEXT = Hot(
         assignments.c.task_id,
         assignments.c.suggestion,
         tasks.c.data,
+        workers.c.deactivated_at,
+        in_required_groups(projects.c.id, _WORKER).label("in_required_groups"),
     )
     .select_from(
-        projects.outerjoin(
-            worker_stats, and_(worker_stats.c.project_id == projects.c.id, worker_stats.c.worker_id == _WORKER)
-        )
+        # The tenant boundary: the project only if it is of the worker's
+        # organization, read from the worker's row (a primary-key probe),
+        # not from anything the caller says.
+        projects.join(workers, and_(workers.c.id == _WORKER, workers.c.organization_id == projects.c.organization_id))
+        .outerjoin(worker_stats, and_(worker_stats.c.project_id == projects.c.id, worker_stats.c.worker_id == _WORKER))
         # at most one row: ix_assignments_live_lease is unique on these, and
         # its predicate written as a literal so PostgreSQL sees it applies
         .outerjoin(
@@ -483,17 +536,87 @@ _CLAIM_CONTEXT = Hot(
         .outerjoin(tasks, tasks.c.id == assignments.c.task_id)
     )
     .where(projects.c.id == bindparam("project_id"))
+    # The worker's row stays key-share locked to the end of the claim (the
+    # lease's foreign key would take that lock in the claim's next statement
+    # anyway): a deactivation, which locks the row for update, waits for the
+    # claims in flight and then releases their leases, and a claim after it
+    # waits for it and reads the worker deactivated.
+    .with_for_update(of=workers, read=True, key_share=True)
 )
 
 
+def _serving(worker_id: WorkerId, organization_id: OrganizationId) -> list[ColumnElement[bool]]:
+    """The projects a worker may be served now: active, of its own
+    organization, requiring no group it is not in, not blocking it."""
+    return [
+        projects.c.status == "active",
+        projects.c.organization_id == organization_id,
+        in_required_groups(projects.c.id, literal(worker_id)),
+        ~exists().where(
+            worker_stats.c.project_id == projects.c.id,
+            worker_stats.c.worker_id == worker_id,
+            worker_stats.c.blocked.is_(True),
+        ),
+    ]
+
+
+#: The order workers are offered projects in: priority, then oldest first.
+_OFFER_ORDER = (projects.c.priority.desc(), projects.c.created_at, projects.c.id)
+
+
+async def claimable_project_ids(
+    conn: AsyncConnection, worker_id: WorkerId, organization_id: OrganizationId, limit: int
+) -> list[ProjectId]:
+    """The first ``limit`` projects a worker who names none is tried on."""
+    query = select(projects.c.id).where(*_serving(worker_id, organization_id)).order_by(*_OFFER_ORDER).limit(limit)
+    return [ProjectId(pid) for pid in (await conn.execute(query)).scalars()]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferKey:
+    """Where a project sits in the offer order."""
+
+    priority: int
+    created_at: datetime
+    id: ProjectId
+
+
+async def offer_key(conn: AsyncConnection, project_id: str, organization_id: OrganizationId) -> OfferKey | None:
+    """The place of one of the organization's projects in the offer order
+    (None for another organization's: a page cursor cannot probe them)."""
+    query = select(projects.c.priority, projects.c.created_at).where(
+        projects.c.id == project_id, projects.c.organization_id == organization_id
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else OfferKey(row.priority, row.created_at, ProjectId(project_id))
+
+
+async def open_projects(
+    conn: AsyncConnection, worker_id: WorkerId, organization_id: OrganizationId, after: OfferKey | None, limit: int
+) -> list[Project]:
+    """A page of the projects the worker may be served, in offer order,
+    after ``after``."""
+    query = select(*PROJECT_COLUMNS).where(*_serving(worker_id, organization_id)).order_by(*_OFFER_ORDER).limit(limit)
+    if after is not None:
+        later = or_(
+            projects.c.created_at > after.created_at,
+            and_(projects.c.created_at == after.created_at, projects.c.id > after.id),
+        )
+        query = query.where(
+            or_(projects.c.priority < after.priority, and_(projects.c.priority == after.priority, later))
+        )
+    return [project_of(row) for row in (await conn.execute(query)).mappings()]
+
+
 async def answer_context(
-    conn: AsyncConnection, public_id: str, worker_id: WorkerId
+    conn: AsyncConnection, public_id: str, worker_id: WorkerId, organization_id: OrganizationId
 ) -> tuple[Assignment, Context, Slots | None] | None:
     """The worker's assignment and its task, both locked (in that order, as
     everywhere), with the project and the worker's standing there, and the
     task's slots (None for gold, which has no overlap); None if the
-    assignment is not theirs."""
-    row = await _ANSWER_CONTEXT.row(conn, {"public_id": public_id, "worker_id": worker_id})
+    assignment is not theirs, or its project is not of their organization."""
+    params = {"public_id": public_id, "worker_id": worker_id, "organization_id": organization_id}
+    row = await _ANSWER_CONTEXT.row(conn, params)
     if row is None:
         return None
     assignment = _assignment(row)
@@ -522,20 +645,34 @@ _ANSWER_CONTEXT = Hot(
             ),
         )
     )
-    .where(assignments.c.public_id == bindparam("public_id"), assignments.c.worker_id == bindparam("worker_id"))
+    .where(
+        assignments.c.public_id == bindparam("public_id"),
+        assignments.c.worker_id == bindparam("worker_id"),
+        projects.c.organization_id == bindparam("organization_id"),
+    )
     .with_for_update(of=[assignments, tasks])
 )
 
 
-async def assignment_for_update(conn: AsyncConnection, public_id: str, worker_id: WorkerId) -> Assignment | None:
-    """The worker's assignment, locked; None if it is not theirs."""
-    row = (await conn.execute(_ASSIGNMENT, {"public_id": public_id, "worker_id": worker_id})).mappings().first()
+async def assignment_for_update(
+    conn: AsyncConnection, public_id: str, worker_id: WorkerId, organization_id: OrganizationId
+) -> Assignment | None:
+    """The worker's assignment, locked; None if it is not theirs, or its
+    project is not of their organization."""
+    params = {"public_id": public_id, "worker_id": worker_id, "organization_id": organization_id}
+    row = (await conn.execute(_ASSIGNMENT, params)).mappings().first()
     return _assignment(row) if row else None
 
 
 _ASSIGNMENT = (
     select(assignments)
-    .where(assignments.c.public_id == bindparam("public_id"), assignments.c.worker_id == bindparam("worker_id"))
+    .where(
+        assignments.c.public_id == bindparam("public_id"),
+        assignments.c.worker_id == bindparam("worker_id"),
+        exists().where(
+            projects.c.id == assignments.c.project_id, projects.c.organization_id == bindparam("organization_id")
+        ),
+    )
     .with_for_update()
 )
 

@@ -9,6 +9,8 @@ code fails loudly instead of double-assigning or double-counting:
 - ``answers.assignment_id`` unique: one answer per assignment (invariant 3).
 - ``tasks``: ``answer_count + lease_count <= target_overlap`` (invariant 1).
 - one live lease per worker and project (partial unique index).
+- a group's members and a project's required groups are of the group's own
+  organization (composite foreign keys on ``(id, organization_id)``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -67,15 +70,23 @@ api_keys = Table(
     CheckConstraint("role IN ('platform', 'operator', 'reviewer')", name="role"),
 )
 
+# A worker belongs to exactly one organization, the one whose operator made
+# it; that organization's projects are the only ones it is served. A
+# deactivated worker's token is refused like a revoked key.
 workers = Table(
     "workers",
     metadata,
     Column("id", String(ID), primary_key=True),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False),
     Column("name", String(NAME), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("status", String(16), nullable=False, server_default="active"),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("deactivated_at", UtcDateTime(), nullable=True),
     CheckConstraint("status IN ('active', 'blocked')", name="status"),
+    # the target of the tenant-checking foreign keys of group membership
+    UniqueConstraint("id", "organization_id"),
+    Index("ix_workers_organization_id_id", "organization_id", "id"),
 )
 
 projects = Table(
@@ -130,6 +141,47 @@ projects = Table(
     CheckConstraint("reward >= 0 AND bonus >= 0 AND (budget IS NULL OR budget >= 0)", name="money"),
     CheckConstraint("routing IN ('depth_first', 'uncertainty')", name="routing"),
     CheckConstraint("fast_policy IN ('flag', 'exclude', 'block')", name="fast_policy"),
+    # the target of the tenant-checking foreign key of required groups
+    UniqueConstraint("id", "organization_id"),
+)
+
+# Groups (qualifications): named sets of one organization's workers. A
+# project may require groups; a worker outside any of them is not served it.
+# Membership and requirements carry the organization, and composite foreign
+# keys tie it to both sides, so the schema itself refuses a group holding
+# another organization's worker or a project requiring another's group.
+worker_groups = Table(
+    "worker_groups",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("organization_id", String(ID), ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("organization_id", "name"),
+    UniqueConstraint("id", "organization_id"),
+)
+
+worker_group_members = Table(
+    "worker_group_members",
+    metadata,
+    Column("group_id", String(ID), primary_key=True),
+    Column("worker_id", String(ID), primary_key=True),
+    Column("organization_id", String(ID), nullable=False),
+    Column("added_at", UtcDateTime(), nullable=False),
+    ForeignKeyConstraint(["group_id", "organization_id"], ["worker_groups.id", "worker_groups.organization_id"]),
+    ForeignKeyConstraint(["worker_id", "organization_id"], ["workers.id", "workers.organization_id"]),
+    Index("ix_worker_group_members_worker_id", "worker_id"),
+)
+
+project_required_groups = Table(
+    "project_required_groups",
+    metadata,
+    Column("project_id", String(ID), primary_key=True),
+    Column("group_id", String(ID), primary_key=True),
+    Column("organization_id", String(ID), nullable=False),
+    ForeignKeyConstraint(["project_id", "organization_id"], ["projects.id", "projects.organization_id"]),
+    ForeignKeyConstraint(["group_id", "organization_id"], ["worker_groups.id", "worker_groups.organization_id"]),
+    Index("ix_project_required_groups_group_id", "group_id"),
 )
 
 batches = Table(

@@ -132,14 +132,14 @@ async def set_blocked(
     the same moment, finds the work done and changes nothing."""
     async with db.transaction() as conn:
         project = await require_project(conn, organization_id, project_id)
-        if not await identity.worker_exists(conn, WorkerId(worker_id)):
+        if not await identity.worker_exists(conn, WorkerId(worker_id), organization_id=project.organization_id):
             raise NotFound(f"no worker {worker_id}")
         if blocked:
             changed = await block(conn, project, WorkerId(worker_id), "operator", clock.now())
         else:
             changed = await store.set_blocked(conn, project.id, WorkerId(worker_id), False, None, clock.now())
     if blocked and changed and project.recollect_blocked:
-        await announce_work(broker, project.id)
+        await announce_work(broker, project.organization_id, project.id)
     return project.id
 
 

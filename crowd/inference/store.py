@@ -490,10 +490,3 @@ async def standings_of_worker(conn: AsyncConnection, worker_id: WorkerId) -> lis
         .order_by(projects.c.name, projects.c.id)
     )
     return [ProjectStanding(ProjectId(p), name, n, bool(b), r) for p, name, n, b, r in await conn.execute(query)]
-
-
-async def blocked_projects(conn: AsyncConnection, worker_id: WorkerId) -> set[ProjectId]:
-    query = select(worker_stats.c.project_id).where(
-        worker_stats.c.worker_id == worker_id, worker_stats.c.blocked.is_(True)
-    )
-    return {ProjectId(pid) for pid in (await conn.execute(query)).scalars()}

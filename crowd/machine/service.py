@@ -96,7 +96,7 @@ async def submit(
             raise ValidationFailed(f"{len(errors)} prediction(s) are invalid; nothing was stored", errors=errors)
         wants_workers = await add_predictions(conn, project, found, items, clock.now())
     if wants_workers:
-        await announce_work(broker, project.id)
+        await announce_work(broker, project.organization_id, project.id)
     return len(items)
 
 

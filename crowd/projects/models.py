@@ -58,6 +58,16 @@ PROJECT_FIELDS = tuple(f.name for f in fields(Project))
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    """A project as its platform and operators see it: its row, and the
+    groups (by name) a worker must all be in to be served it. (The claim
+    reads the requirement in SQL, never from here.)"""
+
+    project: Project
+    required_groups: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     id: BatchId
     project_id: ProjectId

@@ -23,8 +23,9 @@ from crowd.payments import service as payments
 from crowd.payments import store as payments_store
 from crowd.projects import store
 from crowd.projects.access import require_project
-from crowd.projects.models import Batch, BatchProgress, NewTask, Project, ProjectProgress
+from crowd.projects.models import Batch, BatchProgress, NewTask, Project, ProjectProgress, ProjectRecord
 from crowd.projects.policy import settings_errors
+from crowd.workforce import store as workforce
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +48,21 @@ class BatchSubmission:
 
 async def create_project(
     db: Database, clock: Clock, organization_id: OrganizationId, values: dict[str, Any]
-) -> Project:
-    if errors := settings_errors(values):
+) -> ProjectRecord:
+    """A new project; ``values["required_groups"]``, if given, names groups
+    of the organization a worker must all be in to be served it."""
+    settings = dict(values)
+    required = settings.pop("required_groups", [])
+    if errors := settings_errors(settings):
         raise ValidationFailed("the settings contradict each other", errors=errors)
     now = clock.now()
-    row = {**values, "id": new_id("prj"), "organization_id": organization_id, "created_at": now, "updated_at": now}
+    row = {**settings, "id": new_id("prj"), "organization_id": organization_id, "created_at": now, "updated_at": now}
     async with db.transaction() as conn:
         project = await store.insert_project(conn, row)
+        await _require_groups(conn, project, required)
         if project.budget is not None:
             await payments_store.start_budget(conn, project.id, now)
-        return project
+        return ProjectRecord(project, sorted(required))
 
 
 async def get_project(db: Database, organization_id: OrganizationId, project_id: str) -> Project:
@@ -64,12 +70,40 @@ async def get_project(db: Database, organization_id: OrganizationId, project_id:
         return await require_project(conn, organization_id, project_id)
 
 
-async def list_projects(db: Database, organization_id: OrganizationId) -> list[tuple[Project, ProjectProgress]]:
+async def describe_project(db: Database, organization_id: OrganizationId, project_id: str) -> ProjectRecord:
+    """The project with the groups it requires."""
+    async with db.read() as conn:
+        project = await require_project(conn, organization_id, project_id)
+        return await _record(conn, project)
+
+
+async def list_projects(db: Database, organization_id: OrganizationId) -> list[tuple[ProjectRecord, ProjectProgress]]:
     """The organization's projects, newest first, with their progress."""
     async with db.read() as conn:
         found = await store.projects_of(conn, organization_id)
-        progress = await store.progress(conn, [p.id for p in found])
-    return [(p, progress[p.id]) for p in found]
+        ids = [p.id for p in found]
+        progress = await store.progress(conn, ids)
+        required = await workforce.required_group_names(conn, ids) if ids else {}
+    return [(ProjectRecord(p, required[p.id]), progress[p.id]) for p in found]
+
+
+async def _record(conn: AsyncConnection, project: Project) -> ProjectRecord:
+    required = await workforce.required_group_names(conn, [project.id])
+    return ProjectRecord(project, required[project.id])
+
+
+async def _require_groups(conn: AsyncConnection, project: Project, names: list[str]) -> None:
+    """The project requires exactly the organization's groups of these
+    names; 422 naming each that the organization does not have."""
+    found = await workforce.groups_named(conn, project.organization_id, names) if names else {}
+    missing = [
+        {"loc": ["required_groups", i], "msg": f"no group named {name!r} in this organization"}
+        for i, name in enumerate(names)
+        if name not in found
+    ]
+    if missing:
+        raise ValidationFailed("required_groups names groups that do not exist", errors=missing)
+    await workforce.set_required_groups(conn, project.id, project.organization_id, [found[n] for n in names])
 
 
 async def update_project(
@@ -79,15 +113,19 @@ async def update_project(
     organization_id: OrganizationId,
     project_id: str,
     changes: dict[str, Any],
-) -> Project:
+) -> ProjectRecord:
+    """Change the project's settings; ``required_groups``, if given,
+    replaces the groups it requires."""
+    settings = dict(changes)
+    required = settings.pop("required_groups", None)
     async with db.transaction() as conn:
         before = await require_project(conn, organization_id, project_id)
-        merged = {**_settings(before), **changes}
+        merged = {**_settings(before), **settings}
         if errors := settings_errors(merged):
             raise ValidationFailed("the settings contradict each other", errors=errors)
         if (
-            "labels" in changes
-            and changes["labels"] != before.labels
+            "labels" in settings
+            and settings["labels"] != before.labels
             and await store.project_has_answers(conn, before.id)
         ):
             raise Conflict("labels cannot change once the project has answers")
@@ -97,12 +135,15 @@ async def update_project(
             and await payments.currency_fixed(conn, before.id)
         ):
             raise Conflict("currency cannot change once money has moved in the project (rewards, bonuses, leases)")
-        after = await store.update_project(conn, before.id, {**changes, "updated_at": clock.now()})
+        after = await store.update_project(conn, before.id, {**settings, "updated_at": clock.now()})
+        if required is not None:
+            await _require_groups(conn, after, required)
         await payments.on_budget_change(conn, before, after, clock.now())
         if (after.min_overlap, after.max_overlap) != (before.min_overlap, before.max_overlap):
             await _retarget(conn, before, after, clock)
-    await announce_work(broker, after.id)
-    return after
+        record = await _record(conn, after)
+    await announce_work(broker, after.organization_id, after.id)
+    return record
 
 
 async def _retarget(conn: AsyncConnection, before: Project, after: Project, clock: Clock) -> None:
@@ -137,7 +178,7 @@ async def submit_batch(
 
     stored, created = await db.retrying(work)
     if created:
-        await announce_work(broker, stored.project_id)
+        await announce_work(broker, organization_id, stored.project_id)
     return stored, created
 
 

@@ -57,15 +57,6 @@ async def projects_of(conn: AsyncConnection, organization_id: OrganizationId) ->
     return [_project(row) for row in (await conn.execute(query)).mappings()]
 
 
-async def active_projects(conn: AsyncConnection) -> list[Project]:
-    query = (
-        select(projects)
-        .where(projects.c.status == "active")
-        .order_by(projects.c.priority.desc(), projects.c.created_at, projects.c.id)
-    )
-    return [_project(row) for row in (await conn.execute(query)).mappings()]
-
-
 async def progress(conn: AsyncConnection, project_ids: Sequence[ProjectId]) -> dict[ProjectId, ProjectProgress]:
     """Real tasks, completed tasks and answers of each project."""
     query = (
@@ -96,14 +87,9 @@ async def open_tasks(conn: AsyncConnection, project_ids: Sequence[ProjectId]) ->
     return {pid: found.get(pid, 0) for pid in project_ids}
 
 
-async def active_project_ids(conn: AsyncConnection, limit: int) -> list[ProjectId]:
-    query = (
-        select(projects.c.id)
-        .where(projects.c.status == "active")
-        .order_by(projects.c.priority.desc(), projects.c.created_at, projects.c.id)
-        .limit(limit)
-    )
-    return [ProjectId(pid) for pid in (await conn.execute(query)).scalars()]
+async def organizations_of(conn: AsyncConnection, project_ids: Sequence[str]) -> dict[ProjectId, OrganizationId]:
+    query = select(projects.c.id, projects.c.organization_id).where(projects.c.id.in_(project_ids))
+    return {ProjectId(pid): OrganizationId(org) for pid, org in await conn.execute(query)}
 
 
 async def update_project(conn: AsyncConnection, project_id: ProjectId, changes: dict[str, Any]) -> Project:

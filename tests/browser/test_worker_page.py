@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tests.browser.harness import DESKTOP, PHONE, Page, Pages, Route, audit, expect, sign_in
 from tests.support.crowd import Crowd
@@ -225,6 +226,31 @@ async def test_a_blocked_worker_is_told_and_gets_no_more_of_that_project(crowd: 
     await expect(page.locator("#standing-rows")).to_contain_text("Blocked")
     await expect(page.locator("#project-choices")).not_to_contain_text("Pets")
     assert await answers_of(crowd, pid, ann_id) == {}
+
+
+async def test_the_project_list_follows_every_page(crowd: Crowd, pages: Pages) -> None:
+    """The server lists open projects a page at a time: the page asks for
+    the next until there is none. (Pages of one project here, so five
+    projects take five requests.)"""
+    names = [f"Project {i}" for i in range(5)]
+    for name in names:
+        await crowd.new_project(name=name)
+    _, ann = await new_worker(crowd, "ann")
+    page = await pages.open("/")
+    asked: list[str] = []
+
+    async def one_per_page(route: Route) -> None:
+        parts = urlsplit(route.request.url)
+        url = urlunsplit(parts._replace(query=urlencode({**dict(parse_qsl(parts.query)), "limit": "1"})))
+        asked.append(url)
+        await route.continue_(url=url)
+
+    await page.route("**/api/v1/work/projects*", one_per_page)
+    await sign_in(page, ann)
+    choices = page.locator("#project-choices")
+    for name in names:
+        await expect(choices).to_contain_text(name)
+    assert sum("cursor=" in url for url in asked) >= len(names) - 1
 
 
 async def test_gold_feedback_is_shown_after_a_gold_answer(crowd: Crowd, pages: Pages) -> None:

@@ -35,7 +35,7 @@ async def test_sigterm_finishes_requests_in_flight_then_exits(settings: Settings
     db = create_database(settings)
     clock = SystemClock()
     _, platform = await identity.create_api_key(db, clock, organization="acme", role=Role.PLATFORM, name="p")
-    _, worker = await identity.create_worker(db, clock, name="w")
+    _, worker = await identity.create_worker(db, clock, name="w", organization="acme")
     platform_auth = {"Authorization": f"Bearer {platform}"}
     async with (
         running(server_env(settings), 1) as [server],

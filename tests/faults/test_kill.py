@@ -93,7 +93,7 @@ async def test_a_killed_process_loses_nothing(settings: Settings, servers: list[
     clock = SystemClock()
     _, platform = await identity.create_api_key(db, clock, organization="acme", role=Role.PLATFORM, name="p")
     _, operator = await identity.create_api_key(db, clock, organization="acme", role=Role.OPERATOR, name="o")
-    tokens = [(await identity.create_worker(db, clock, name=f"w{i}"))[1] for i in range(WORKERS)]
+    tokens = [(await identity.create_worker(db, clock, name=f"w{i}", organization="acme"))[1] for i in range(WORKERS)]
     urls = [server.url for server in servers]
     timeout = aiohttp.ClientTimeout(total=20)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=100)) as session:

@@ -62,7 +62,10 @@ async def _seed(config: Settings, url: str) -> tuple[dict[str, str], dict[str, s
     tokens = {}
     for role in (Role.PLATFORM, Role.OPERATOR, Role.REVIEWER):
         tokens[role.value] = (await identity.create_api_key(db, clock, organization="acme", role=role, name="f"))[1]
-    worker, tokens["worker"] = await identity.create_worker(db, clock, name="fuzzer")
+    _, tokens["worker"] = await identity.create_worker(db, clock, name="fuzzer", organization="acme")
+    # what operator calls act on (deactivate, group membership, revoke): not the fuzzer's own credentials
+    target, _ = await identity.create_worker(db, clock, name="target", organization="acme")
+    spare, _ = await identity.create_api_key(db, clock, organization="acme", role=Role.PLATFORM, name="spare")
     await db.dispose()
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {tokens['platform']}"}) as session:
         project_body = {"name": "fuzz", "labels": ["cat", "dog"], "gold_rate": 0.0, "onboarding_gold_rate": 0.0}
@@ -75,6 +78,11 @@ async def _seed(config: Settings, url: str) -> tuple[dict[str, str], dict[str, s
         async with session.post(f"{url}/api/v1/projects/{project['id']}/webhooks", json=hook_body) as reply:
             hook = await reply.json()
     async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {tokens['operator']}"}) as session,
+        session.post(f"{url}/api/v1/groups", json={"name": "fuzzers"}) as reply,
+    ):
+        group = await reply.json()
+    async with (
         aiohttp.ClientSession(headers={"Authorization": f"Bearer {tokens['worker']}"}) as session,
         session.get(f"{url}/api/v1/work/next?project_id={project['id']}") as reply,
     ):
@@ -84,8 +92,10 @@ async def _seed(config: Settings, url: str) -> tuple[dict[str, str], dict[str, s
         "batch_id": batch["id"],
         "webhook_id": hook["id"],
         "assignment_id": lease["assignment_id"],
-        "worker_id": worker.id,
+        "worker_id": target.id,
         "external_id": "t-1",
+        "key_id": spare.id,
+        "group_id": group["id"],
     }
     return tokens, ids
 

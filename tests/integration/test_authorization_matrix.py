@@ -1,10 +1,12 @@
 """Every API endpoint against every kind of caller: nobody, the worker whose
-assignment it is, another worker, and the platform, operator and reviewer
-keys of the organization that owns the project and of a rival one.
+assignment it is, another worker of the same organization, a worker of a
+rival organization, and the platform, operator and reviewer keys of the
+organization that owns the objects and of the rival one.
 
 The table below is the intent, written by hand; the test fails when an
-endpoint answers any caller otherwise, and when the server has an endpoint
-the table does not list."""
+endpoint answers any caller otherwise, when a rival caller let in is shown
+any of the owner's ids, and when the server has an endpoint the table does
+not list."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from crowd.identity import service as identity
 from crowd.identity.tokens import Role
 from tests.support.crowd import Crowd, Reply
 
-CALLERS = ("nobody", "ann", "ben", "platform", "operator", "reviewer", "rival", "rival_operator")
-WORKERS = {"ann", "ben"}
+CALLERS = ("nobody", "ann", "ben", "eve", "platform", "operator", "reviewer", "rival", "rival_operator")
+WORKERS = {"ann", "ben", "eve"}  # ann and ben work for acme, eve for the rival
 ROLES = {
     "platform": Role.PLATFORM,
     "operator": Role.OPERATOR,
@@ -27,7 +29,7 @@ ROLES = {
     "rival": Role.PLATFORM,
     "rival_operator": Role.OPERATOR,
 }
-RIVALS = {"rival", "rival_operator"}
+RIVALS = {"rival", "rival_operator", "eve"}
 
 PLATFORM, OPERATOR, REVIEWER = Role.PLATFORM, Role.OPERATOR, Role.REVIEWER
 KEYS = (PLATFORM, OPERATOR)
@@ -40,7 +42,14 @@ class Endpoint:
     roles: tuple[Role, ...] = ()  # the key roles let in; none: a worker endpoint
     scoped: bool = True  # names an object of one organization (or one worker's assignment)
     body: Any = None
+    query: str = ""  # sent with the path, e.g. the project a worker asks work of
+    workers: frozenset[str] = frozenset({"ann"})  # of a scoped worker endpoint, the workers let in
 
+    def path(self, ids: dict[str, str]) -> str:
+        return (self.pattern + self.query).format(**ids)
+
+
+ACME_WORKERS = frozenset({"ann", "ben"})
 
 ENDPOINTS = [
     Endpoint("POST", "/api/v1/projects", (PLATFORM,), scoped=False, body={"name": "x", "labels": ["a", "b"]}),
@@ -52,7 +61,19 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/projects/{project_id}/results", KEYS),
     Endpoint("GET", "/api/v1/projects/{project_id}/answers", KEYS),
     Endpoint("POST", "/api/v1/workers", (OPERATOR,), scoped=False, body={"name": "w"}),
+    Endpoint("GET", "/api/v1/workers", (OPERATOR,), scoped=False),
+    Endpoint("GET", "/api/v1/workers/{worker_id}", (OPERATOR,)),
+    Endpoint("POST", "/api/v1/workers/{worker_id}/deactivate", (OPERATOR,)),
+    Endpoint("POST", "/api/v1/workers/{worker_id}/reactivate", (OPERATOR,)),
+    Endpoint("GET", "/api/v1/keys", (OPERATOR,), scoped=False),
+    Endpoint("POST", "/api/v1/keys/{key_id}/revoke", (OPERATOR,)),
+    Endpoint("POST", "/api/v1/groups", (OPERATOR,), scoped=False, body={"name": "new group"}),
+    Endpoint("GET", "/api/v1/groups", KEYS, scoped=False),
+    Endpoint("GET", "/api/v1/groups/{group_id}", KEYS),
+    Endpoint("GET", "/api/v1/groups/{group_id}/workers", (OPERATOR,)),
+    Endpoint("PUT", "/api/v1/groups/{group_id}/workers/{worker_id}", (OPERATOR,)),
     Endpoint("GET", "/api/v1/work/next", scoped=False),
+    Endpoint("GET", "/api/v1/work/next", query="?project_id={project_id}", workers=ACME_WORKERS),
     Endpoint("POST", "/api/v1/work/assignments/{assignment_id}/answer", body={"label": "cat"}),
     Endpoint("POST", "/api/v1/work/assignments/{assignment_id}/report", body={"reason": "unclear"}),
     Endpoint("POST", "/api/v1/work/assignments/{assignment_id}/skip"),
@@ -98,6 +119,9 @@ ENDPOINTS = [
         body={"predictions": [{"external_id": "t-0", "model": "m", "label": "cat"}]},
     ),
     Endpoint("GET", "/api/v1/projects/{project_id}/models", KEYS),
+    # last: they remove what the endpoints above use
+    Endpoint("DELETE", "/api/v1/groups/{group_id}/workers/{worker_id}", (OPERATOR,)),
+    Endpoint("DELETE", "/api/v1/groups/{group_id}", (OPERATOR,)),
 ]
 
 #: Open to anyone by design: probes, metrics, and the pages (which hold no data).
@@ -112,7 +136,7 @@ def intended(endpoint: Endpoint, caller: str) -> int | None:
     if not endpoint.roles:  # a worker endpoint
         if caller not in WORKERS:
             return 403
-        return 404 if endpoint.scoped and caller == "ben" else None
+        return 404 if endpoint.scoped and caller not in endpoint.workers else None
     if caller in WORKERS or ROLES[caller] not in endpoint.roles:
         return 403
     return 404 if endpoint.scoped and caller in RIVALS else None
@@ -151,6 +175,9 @@ async def test_every_endpoint_answers_every_caller_as_intended(crowd: Crowd) -> 
         await identity.create_api_key(db, clock, organization="rival", role=OPERATOR, name="o")
     )[1]
     tokens["ann"], tokens["ben"], cid = await crowd.new_workers("ann", "ben", "cid")
+    eve = await crowd.ok("POST", "/api/v1/workers", tokens["rival_operator"], {"name": "eve"})
+    tokens["eve"] = eve["token"]
+    spare, _ = await identity.create_api_key(db, clock, organization="acme", role=PLATFORM, name="spare")
 
     project = await crowd.new_project(min_overlap=3, gold_rate=0.0, onboarding_gold_rate=0.0)
     pid = project["id"]
@@ -168,6 +195,7 @@ async def test_every_endpoint_answers_every_caller_as_intended(crowd: Crowd) -> 
         {"url": "http://127.0.0.1:9/h", "events": ["task.completed"]},
     )
     run = await crowd.ok("POST", "/api/v1/payouts", crowd.operator, {"currency": "USD"})
+    group = await crowd.ok("POST", "/api/v1/groups", crowd.operator, {"name": "vetted"})
     ids = {
         "project_id": pid,
         "batch_id": batch["id"],
@@ -176,16 +204,22 @@ async def test_every_endpoint_answers_every_caller_as_intended(crowd: Crowd) -> 
         "webhook_id": hook["id"],
         "run_id": run["id"],
         "external_id": "t-0",
+        "group_id": group["id"],
+        "key_id": spare.id,
     }
+    acme_workers = [(await crowd.ok("GET", "/api/v1/work/me", tokens[name]))["id"] for name in sorted(ACME_WORKERS)]
+    acme_ids = {*ids.values(), *acme_workers} - {"t-0"}
 
     wrong: list[str] = []
     for endpoint in ENDPOINTS:
-        path = endpoint.pattern.format(**ids)
+        path = endpoint.path(ids)
         for caller in CALLERS:
             reply = await crowd.call(endpoint.method, path, tokens[caller], endpoint.body)
             expected = intended(endpoint, caller)
             if not answered_as(reply, expected):
-                wrong.append(f"{endpoint.method} {endpoint.pattern} as {caller}: {reply.status} {reply.text[:120]}")
+                wrong.append(f"{endpoint.method} {path} as {caller}: {reply.status} {reply.text[:120]}")
+            elif caller in RIVALS and reply.status < 400 and (seen := [i for i in acme_ids if i in reply.text]):
+                wrong.append(f"{endpoint.method} {path} as {caller} shows acme's {seen}")
     assert not wrong, "\n".join(wrong)
 
 

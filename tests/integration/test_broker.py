@@ -21,8 +21,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from crowd.assignment.signals import announce_work, organization_channel, project_channel
 from crowd.broker import Broker, InProcessBroker, RedisBroker, open_broker
 from crowd.errors import BrokerUnavailable
+from crowd.ids import OrganizationId, ProjectId
 from tests.support import private_services, services
 
 REDIS_URL = os.environ.get("CROWD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -388,3 +390,18 @@ async def test_idle_pubsub_connection_is_kept_alive_by_pings() -> None:
         async with broker.listen(["work:1"]) as listener:
             await broker.publish("work:1")
             assert await listener.wait(2.0) is True
+
+
+async def test_work_wakes_only_its_own_organizations_long_polls(broker: Broker) -> None:
+    """A worker that waits for any project listens on its organization's
+    channel: work announced in another organization's project never wakes it."""
+    acme, evil = OrganizationId("org_acme"), OrganizationId("org_evil")
+    async with (
+        broker.listen([organization_channel(evil)]) as evils,
+        broker.listen([organization_channel(acme)]) as acmes,
+        broker.listen([project_channel(ProjectId("prj_a"))]) as projects,
+    ):
+        await announce_work(broker, acme, ProjectId("prj_a"))
+        assert await acmes.wait(2.0) is True
+        assert await projects.wait(2.0) is True
+        assert await evils.wait(0.05) is False

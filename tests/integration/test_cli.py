@@ -33,6 +33,14 @@ def crowd(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def crowd_failing(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "crowd", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0, done.stdout
+    return done
+
+
 @pytest.fixture
 def sqlite_env(tmp_path: Path) -> dict[str, str]:
     return {"CROWD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", "CROWD_LOG_LEVEL": "WARNING"}
@@ -62,6 +70,57 @@ async def test_keys_and_workers_made_on_the_command_line_work_over_http(sqlite_e
             ) as r:
                 assert r.status == 201
         assert '"event_loop": "uvloop"' in server.log()  # the default, where it is installed
+    finally:
+        server.stop()
+        server.log_path.unlink(missing_ok=True)
+
+
+async def test_keys_and_workers_are_managed_on_the_command_line(sqlite_env: dict[str, str]) -> None:
+    def last(*args: str) -> str:
+        return crowd(*args, env=sqlite_env).splitlines()[-1]
+
+    crowd("migrate", env=sqlite_env)
+    platform = last("keys", "create", "--role", "platform", "--name", "p", "--organization", "acme")
+    operator = last("keys", "create", "--role", "operator", "--name", "o", "--organization", "acme")
+    spare = last("keys", "create", "--role", "platform", "--name", "spare", "--organization", "acme")
+    spy = last("workers", "create", "--name", "spy", "--organization", "evil")  # evil: created on first use
+    made = crowd("workers", "create", "--name", "ann", "--organization", "acme", env=sqlite_env).splitlines()
+    ann_id, ann = re.findall(r"wrk_\w+", made[0])[0], made[-1]
+    assert "for organization 'acme'" in made[0]
+
+    listed = crowd("keys", "list", env=sqlite_env).splitlines()
+    assert listed[0].split("\t") == ["id", "role", "name", "organization", "created", "revoked"]
+    rows = {line.split("\t")[2]: line.split("\t") for line in listed[1:]}
+    assert set(rows) == {"p", "o", "spare"}
+    assert {row[3] for row in rows.values()} == {"acme"}
+    assert all(row[5] == "-" for row in rows.values())
+    assert all(secret not in "\n".join(listed) for secret in (platform, operator, spare))
+    assert "no organization 'nope'" in crowd("keys", "list", "--organization", "nope", env=sqlite_env)
+    assert "revoked platform key" in crowd("keys", "revoke", rows["spare"][0], env=sqlite_env)
+    assert crowd("keys", "list", "--organization", "acme", env=sqlite_env).count("\t-") == 2  # spare is revoked
+    assert "0 live lease(s) released" in crowd("workers", "deactivate", ann_id, env=sqlite_env)
+    missing = crowd_failing("workers", "deactivate", "wrk_missing", env=sqlite_env)
+    assert (missing.returncode, missing.stderr.strip()) == (1, "no worker wrk_missing")
+
+    server = ServerProcess({**sqlite_env, "CROWD_LOG_LEVEL": "INFO"})
+    try:
+        await server.start()
+        async with aiohttp.ClientSession(server.url) as session:
+
+            async def status(method: str, path: str, secret: str, body: object = None) -> tuple[int, object]:
+                headers = {"Authorization": f"Bearer {secret}"}
+                async with session.request(method, path, json=body, headers=headers) as r:
+                    return r.status, await r.json() if r.content_type.endswith("json") else None
+
+            assert (await status("GET", "/api/v1/projects", spare))[0] == 401
+            assert (await status("GET", "/api/v1/work/me", ann))[0] == 401
+            assert (await status("POST", "/api/v1/projects", platform, {"name": "P", "labels": ["a", "b"]}))[0] == 201
+            assert (await status("GET", "/api/v1/work/projects", spy))[1] == {"items": [], "next_cursor": None}
+            workers = (await status("GET", "/api/v1/workers", operator))[1]
+            assert isinstance(workers, dict)
+            assert [(w["name"], w["active"]) for w in workers["items"]] == [("ann", False)]
+            assert "reactivated worker" in crowd("workers", "reactivate", ann_id, env=sqlite_env)
+            assert (await status("GET", "/api/v1/work/me", ann))[0] == 200  # a refusal is never cached
     finally:
         server.stop()
         server.log_path.unlink(missing_ok=True)

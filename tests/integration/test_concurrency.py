@@ -116,7 +116,7 @@ async def test_a_hundred_workers_on_two_processes(settings: Settings, servers: l
     db = create_database(settings)
     clock = SystemClock()
     _, platform = await identity.create_api_key(db, clock, organization="acme", role=Role.PLATFORM, name="p")
-    tokens = [(await identity.create_worker(db, clock, name=f"w{i}"))[1] for i in range(WORKERS)]
+    tokens = [(await identity.create_worker(db, clock, name=f"w{i}", organization="acme"))[1] for i in range(WORKERS)]
     urls = [server.url for server in servers]
     ledger = Ledger()
     auth = {"Authorization": f"Bearer {platform}"}

@@ -12,7 +12,7 @@ SECRETS = ("GOLDEXT", "REALEXT", "SECRET-EXPLANATION", "is_gold", "gold", "task_
 ALLOWED_KEYS = {
     "assignment_id", "expires_at", "data", "project", "id", "name", "instructions", "instructions_html", "labels",
     "reward", "currency", "lease_seconds", "answers", "projects", "project_id", "reliability", "items", "open_tasks",
-    "balance", "balances", "pending", "available",
+    "balance", "balances", "pending", "available", "next_cursor",
     "status", "label", "at", "type", "title", "detail", "errors", "loc", "msg", "blocked", "created_at",
     "text", "n",  # the task data of this test
 }  # fmt: skip

@@ -172,7 +172,7 @@ async def test_listings_for_operators_and_workers(crowd: Crowd) -> None:
     assert "Second" not in names
     assert names["First"]["open_tasks"] == 3
     assert names["First"]["instructions_html"] == "<p>Pick <strong>one</strong>. &lt;b&gt;raw&lt;/b&gt;</p>\n"
-    assert "Rival" in names  # the crowd works for every organization
+    assert "Rival" not in names  # a worker is served its own organization's projects only
     me = await crowd.ok("GET", "/api/v1/work/me", worker)
     assert me["answers"] == 1
     assert me["projects"] == [

@@ -5,9 +5,11 @@ from datetime import UTC, datetime
 from crowd.api.auth import PrincipalCache
 from crowd.clock import ManualClock
 from crowd.identity.models import Worker
-from crowd.ids import WorkerId
+from crowd.ids import OrganizationId, WorkerId
 
-ANN = Worker(WorkerId("wrk_ann"), "ann", blocked=False, created_at=datetime(2026, 1, 1, tzinfo=UTC))
+ANN = Worker(
+    WorkerId("wrk_ann"), OrganizationId("org_acme"), "ann", blocked=False, created_at=datetime(2026, 1, 1, tzinfo=UTC)
+)
 
 
 def test_a_principal_is_trusted_for_the_ttl_then_looked_up_again() -> None:

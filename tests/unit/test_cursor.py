@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
+from crowd.api.query import id_cursor
 from crowd.errors import InvalidCursor
 from crowd.results.service import decode_cursor, encode_cursor
 
@@ -20,3 +22,17 @@ def test_no_cursor_starts_at_the_beginning() -> None:
 def test_foreign_cursors_are_refused(bad: str) -> None:
     with pytest.raises(InvalidCursor):
         decode_cursor(bad)
+
+
+@pytest.mark.parametrize(("query", "after"), [("", ""), ("?cursor=", ""), ("?cursor=prj_0123abcz", "prj_0123abcz")])
+def test_an_id_cursor_is_the_id_a_page_starts_after(query: str, after: str) -> None:
+    assert id_cursor(make_mocked_request("GET", f"/api/v1/work/projects{query}"), "prj") == after
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["wrk_0123", "prj_", "prj_ABC", "prj_a-b", "prj_" + "a" * 41, "aWQ6MTI", "%E9", "prj_a%00", "prj_a%27%20OR%201"],
+)
+def test_an_id_cursor_of_another_kind_or_shape_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidCursor):
+        id_cursor(make_mocked_request("GET", f"/api/v1/work/projects?cursor={bad}"), "prj")

@@ -16,6 +16,8 @@ import { setUpSignIn } from './signin.js';
 import { labelButtons, sameLabels, taskContent } from './task.js';
 
 const WAIT_SECONDS = 25;
+const PROJECT_PAGE_SIZE = 100; // the most GET /api/v1/work/projects gives at once
+const PROJECT_PAGES = 20;
 
 const api = new Api(new Secret('crowd.worker-token'));
 
@@ -376,14 +378,29 @@ function projectName(id) {
 async function refreshProjects() {
   if (!state.session) return;
   try {
-    const reply = await api.get('/api/v1/work/projects', { signal: state.session.signal });
-    state.projects = reply.body.items;
+    state.projects = await openProjects(state.session.signal);
   } catch (error) {
     signedOutBecause(error);
     return;
   }
   if (state.projectId && !state.projects.some((p) => p.id === state.projectId)) state.projectId = '';
   renderProjects(ui.choices, state.projects, state.projectId);
+}
+
+/** Every project open to this worker: the server sends them a page at a
+ * time, and the page follows the cursors (up to a bound, so a list that
+ * grows without end cannot keep it asking). */
+async function openProjects(signal) {
+  const projects = [];
+  let cursor = '';
+  for (let page = 0; page < PROJECT_PAGES; page += 1) {
+    const path = withQuery('/api/v1/work/projects', { limit: PROJECT_PAGE_SIZE, cursor });
+    const { body } = await api.get(path, { signal });
+    projects.push(...body.items);
+    cursor = body.next_cursor;
+    if (!cursor) break;
+  }
+  return projects;
 }
 
 ui.choices.addEventListener('change', (event) => {
