@@ -9,7 +9,6 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -30,7 +29,7 @@ from crowd.api import (
 from crowd.api import web as pages
 from crowd.api.auth import AUTH_CACHE, PrincipalCache
 from crowd.api.http import problem, reply
-from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SEALER, SETTINGS
+from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, RESOLVER, SEALER, SETTINGS
 from crowd.api.middleware import problems, request_context
 from crowd.assignment.service import Engine, open_task_count, sweep_expired
 from crowd.broker import open_broker
@@ -40,15 +39,22 @@ from crowd.db.engine import create_database
 from crowd.errors import ServiceUnavailable
 from crowd.inference.service import refit_due
 from crowd.jobs import every, run_as_leader
-from crowd.outbound import sender
+from crowd.outbound import sender, system_resolve
 from crowd.payments.service import approve_due
+from crowd.webhooks.ports import Resolve
 from crowd.webhooks.sealing import sealer_for
 from crowd.webhooks.service import Delivery, deliver_due
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Random | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    resolver: Resolve | None = None,
+) -> web.Application:
     app = web.Application(
         middlewares=[request_context, pages.security_headers, problems],
         client_max_size=settings.max_body_bytes,
@@ -56,6 +62,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[SEALER] = sealer_for(settings)
+    app[RESOLVER] = resolver or system_resolve
     app[AUTH_CACHE] = PrincipalCache(settings.auth_cache_seconds, app[CLOCK])
     app.cleanup_ctx.extend(
         [_database, _broker, _engine(rng or random.Random()), _sweeper, _approver, _refitter, _webhooks]
@@ -146,21 +153,21 @@ async def _refitter(app: web.Application) -> AsyncIterator[None]:
 async def _webhooks(app: web.Application) -> AsyncIterator[None]:
     """Deliver due webhook events, one process at a time."""
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as session:
-        delivery = Delivery(
-            app[DATABASE],
-            sender(session),
-            app[SEALER],
-            app[CLOCK],
-            random.Random(),
-            settings.webhooks_allow_private,
-            settings.webhook_timeout_seconds,
-        )
-        interval = settings.webhook_interval_seconds
-        task = asyncio.create_task(run_as_leader(app[BROKER], "webhooks", interval, lambda: deliver_due(delivery)))
-        yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    delivery = Delivery(
+        app[DATABASE],
+        sender(),
+        app[RESOLVER],
+        app[SEALER],
+        app[CLOCK],
+        random.Random(),
+        settings.webhooks_allow_private,
+        settings.webhook_timeout_seconds,
+    )
+    interval = settings.webhook_interval_seconds
+    task = asyncio.create_task(run_as_leader(app[BROKER], "webhooks", interval, lambda: deliver_due(delivery)))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def healthz(request: web.Request) -> web.Response:

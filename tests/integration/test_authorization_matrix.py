@@ -83,6 +83,8 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/api/v1/projects/{project_id}/webhooks", KEYS),
     Endpoint("GET", "/api/v1/projects/{project_id}/webhooks/{webhook_id}/deliveries", KEYS),
+    # after the rows that read the webhook: deleting it again is a 204 too
+    Endpoint("DELETE", "/api/v1/projects/{project_id}/webhooks/{webhook_id}", KEYS),
     Endpoint(
         "POST", "/api/v1/projects/{project_id}/label-studio/import", KEYS, body={"tasks": [{"data": {"text": "x"}}]}
     ),
