@@ -28,6 +28,7 @@ from crowd.api import (
 )
 from crowd.api import web as pages
 from crowd.api.auth import AUTH_CACHE, PrincipalCache
+from crowd.api.bodies import bounded_bodies
 from crowd.api.http import problem, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, RESOLVER, SEALER, SETTINGS
 from crowd.api.middleware import problems, request_context
@@ -56,7 +57,7 @@ def create_app(
     resolver: Resolve | None = None,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, pages.security_headers, problems],
+        middlewares=[request_context, pages.security_headers, problems, bounded_bodies],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -23,7 +23,7 @@ ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
 
 
 @routes.post("/api/v1/projects/{project_id}/gold")
-@documented("platform", "operator", body=GoldIn, statuses=(201,))
+@documented("platform", "operator", body=GoldIn, statuses=(201,), limit="bulk")
 async def upload(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     body = await parse_rows(request, GoldIn)

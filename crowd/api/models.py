@@ -3,7 +3,7 @@ plain values."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -147,6 +147,7 @@ class TaskIn(Body):
 
 
 class BatchIn(Body):
+    ROWS: ClassVar[str] = "tasks"  # many rows: crowd.api.bodies validates them in slices
     external_id: ExternalId | None = None
     tasks: Annotated[list[TaskIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
 
@@ -159,6 +160,7 @@ class GoldTaskIn(Body):
 
 
 class GoldIn(Body):
+    ROWS: ClassVar[str] = "tasks"
     tasks: Annotated[list[GoldTaskIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
 
 
@@ -201,6 +203,7 @@ class PredictionRowIn(Body):
 
 
 class PredictionsIn(Body):
+    ROWS: ClassVar[str] = "predictions"
     predictions: Annotated[list[PredictionRowIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
 
 
