@@ -71,7 +71,6 @@ def create_app(
     app.on_shutdown.append(_drain)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_page)
     app.add_routes(platform.routes)
     app.add_routes(operator.routes)
     app.add_routes(worker.routes)
@@ -186,10 +185,31 @@ async def readyz(request: web.Request) -> web.Response:
     return reply({"status": "ready"})
 
 
-async def metrics_page(request: web.Request) -> web.Response:
-    """This process's metrics in Prometheus text format. Open like
-    ``/healthz``: counts only, nothing about any task or worker; keep it off
-    the public edge (deploy/nginx.conf does)."""
-    with contextlib.suppress(ServiceUnavailable):  # the database is down: keep the last figure
-        metrics.OPEN_TASKS.set(await open_task_count(request.app[DATABASE]))
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+def metrics_app(app: web.Application) -> web.Application:
+    """The application of the metrics listener: ``GET /metrics`` and nothing
+    else, with ``app``'s figures (its database counts the open tasks)."""
+
+    async def page(request: web.Request) -> web.Response:
+        """This process's metrics in Prometheus text format."""
+        with contextlib.suppress(ServiceUnavailable):  # the database is down: keep the last figure
+            metrics.OPEN_TASKS.set(await open_task_count(app[DATABASE]))
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    listener = web.Application()
+    listener.router.add_get("/metrics", page)
+    return listener
+
+
+async def metrics_listener(app: web.Application) -> AsyncIterator[None]:
+    """Serve ``/metrics`` on ``CROWD_METRICS_HOST:CROWD_METRICS_PORT`` for as
+    long as ``app`` runs (``crowd serve`` adds this; a port it cannot bind
+    stops the start, as the API's own would)."""
+    settings = app[SETTINGS]
+    runner = web.AppRunner(metrics_app(app), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
+        log.info("metrics", extra={"host": settings.metrics_host, "port": settings.metrics_port})
+        yield
+    finally:
+        await runner.cleanup()

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     starting, or restarting) before it gives up. A running process rides out outages by itself."""
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    """Where ``/metrics`` listens: a listener of its own, apart from the API's port, so the figures
+    (which workers could read side channels from) never reach the public edge. Set it to an address
+    only Prometheus reaches (``0.0.0.0`` inside a container network that publishes no such port)."""
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    """The metrics listener's port; 0: no metrics listener."""
     log_level: str = "INFO"
     event_loop: EventLoop = "auto"
     """What ``crowd serve`` runs on: ``uvloop``, ``asyncio``, or ``auto`` (uvloop where it is

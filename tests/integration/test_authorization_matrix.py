@@ -102,8 +102,9 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/projects/{project_id}/models", KEYS),
 ]
 
-#: Open to anyone by design: probes, metrics, and the pages (which hold no data).
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/api/openapi.json", "/", "/operator", "/static/{version}/{name}"}
+#: Open to anyone by design: probes and the pages (which hold no data). The
+#: metrics are not here: they have a listener of their own (crowd.app.metrics_app).
+PUBLIC = {"/healthz", "/readyz", "/api/openapi.json", "/", "/operator", "/static/{version}/{name}"}
 
 
 def intended(endpoint: Endpoint, caller: str) -> int | None:
