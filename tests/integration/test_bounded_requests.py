@@ -157,3 +157,44 @@ async def test_the_event_loop_keeps_serving_while_a_16_mib_batch_is_parsed(crowd
     # may hold the loop for a fifth of the request (in one go, parsing did).
     assert max(lags) < max(0.25, took / 5)
     assert len(health) >= took / 0.05
+
+
+GUESS = "crowd_wt_" + "x" * 43
+
+
+async def test_failed_authentication_is_limited_per_client_address(settings: Settings, clock: ManualClock) -> None:
+    limited = settings.model_copy(update={"auth_failure_limit": 3, "auth_failure_window_seconds": 60})
+    async with served(create_app(limited, clock=clock)) as client:
+        crowd = await Crowd.start(client, clock)
+        worker = await crowd.new_worker()  # the operator key is known to the process from here on
+        statuses = [(await crowd.call("GET", "/api/v1/work/me", GUESS)).status for _ in range(3)]
+        assert statuses == [401] * 3
+        refused = await crowd.call("GET", "/api/v1/work/me", GUESS)
+        assert (refused.status, refused.body["type"]) == (429, "rate-limited")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert (await crowd.call("GET", "/api/v1/work/me")).status == 429  # no credentials at all: the same
+        # Guessing gets nowhere: even a valid token this process has not just
+        # seen is refused before it is looked up...
+        assert (await crowd.call("GET", "/api/v1/work/me", worker)).status == 429
+        # ...while a key it knows keeps working from the same address.
+        assert (await crowd.call("GET", "/api/v1/projects", crowd.operator)).status == 200
+        # X-Forwarded-For is anyone's to send: without trusted proxies it changes nothing.
+        spoofed = {"X-Forwarded-For": "198.51.100.1"}
+        assert (await crowd.call("GET", "/api/v1/work/me", GUESS, headers=spoofed)).status == 429
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_budget(settings: Settings, clock: ManualClock) -> None:
+    behind = settings.model_copy(
+        update={"auth_failure_limit": 2, "auth_failure_window_seconds": 60, "trusted_proxies": "127.0.0.1"}
+    )
+    async with served(create_app(behind, clock=clock)) as client:
+        crowd = await Crowd.start(client, clock)
+
+        async def guess(chain: str) -> int:
+            return (await crowd.call("GET", "/api/v1/work/me", GUESS, headers={"X-Forwarded-For": chain})).status
+
+        assert [await guess("198.51.100.1") for _ in range(3)] == [401, 401, 429]
+        assert await guess("198.51.100.2") == 401  # another client behind the same proxy
+        # the client cannot pick its own address: the proxy appends the one it saw
+        assert await guess("198.51.100.2, 198.51.100.1") == 429
+        assert (await crowd.call("GET", "/api/v1/work/me", GUESS)).status == 401  # the proxy itself, unforwarded

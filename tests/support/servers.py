@@ -111,6 +111,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         "CROWD_REDIS_PREFIX": settings.redis_prefix,
         "CROWD_WORKER_RATE_LIMIT": "0",
         "CROWD_KEY_RATE_LIMIT": "0",
+        "CROWD_AUTH_FAILURE_LIMIT": "0",
         "CROWD_LOG_LEVEL": "WARNING",
     }
     return {**env, **extra}
