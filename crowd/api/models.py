@@ -157,6 +157,9 @@ class GoldTaskIn(Body):
     data: dict[str, Any]
     label: Label
     explanation: Annotated[str, Field(max_length=10_000)] | None = None
+    predictions: Annotated[list[PredictionIn], Field(max_length=50)] = []
+    """What a model says of this task, sent as for a real task: with ``show_predictions`` a
+    gold task shows its suggestion as a real task does (and never the gold label instead)."""
 
 
 class GoldIn(Body):

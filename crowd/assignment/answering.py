@@ -75,11 +75,11 @@ async def _accept(
     """Record the answer and count it for the worker; grade it (gold) or score
     its task (real: ``slots``, read under its lock). The project comes back
     when it now wants more workers."""
-    fit = fit_answer(assignment.status, slots)
+    fit = fit_answer(assignment.status)
     if fit is AnswerFit.CLOSED:
         raise AssignmentClosed("this assignment was skipped")
     if fit is AnswerFit.NO_SLOT:
-        raise LeaseExpired("the lease expired and the task has all the answers it needs")
+        raise LeaseExpired("the lease expired and went to someone else")
     held_slot = fit is AnswerFit.LEASE_SLOT
     fast = (now - assignment.issued_at).total_seconds() < project.min_seconds
     scored = slots is not None and slots.open  # its posterior is written next, with its counts
