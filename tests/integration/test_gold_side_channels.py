@@ -11,7 +11,9 @@ from unittest.mock import ANY
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from crowd.api.keys import CLOCK, DATABASE
 from crowd.app import metrics_app
+from crowd.payments.service import approve_due
 from tests.support.crowd import Crowd
 
 LABELS = ["cat", "dog", "other"]
@@ -191,3 +193,49 @@ async def test_a_late_answer_fares_the_same_on_gold_and_real_work(crowd: Crowd) 
         ("gold", 409, "lease-expired"),  # released: refused, gold or not, room or not
         ("task", 409, "lease-expired"),
     ]
+
+
+async def test_gold_and_real_work_are_paid_alike_in_the_ledger(crowd: Crowd) -> None:
+    pid = (
+        await crowd.new_project(
+            min_overlap=2,
+            max_overlap=2,
+            reward=5,
+            bonus=10,
+            review_seconds=3600,
+            gold_rate=1.0,
+            onboarding_gold_rate=1.0,
+            min_gold_answers=10_000,
+        )
+    )["id"]
+    await crowd.submit(pid, 3)
+    await crowd.ok("POST", f"/api/v1/projects/{pid}/gold", crowd.platform, {"tasks": GOLD})
+    ann, ben = await crowd.new_workers("ann", "ben")
+    gold = await lease_and_answer(crowd, ann, pid)  # right, as gold goes ("cat")
+    await crowd.ok("PATCH", f"/api/v1/projects/{pid}", crowd.operator, {"gold_rate": 0, "onboarding_gold_rate": 0})
+    real = await lease_and_answer(crowd, ann, pid)
+    assert gold["data"]["text"].startswith("gold")
+    assert real["data"]["text"].startswith("task")
+    while (lease := await crowd.next(ben, pid)) is not None and lease["data"] != real["data"]:
+        await crowd.ok("POST", f"/api/v1/work/assignments/{lease['assignment_id']}/skip", ben)
+    assert lease is not None
+    await crowd.answer(ben, lease["assignment_id"], "cat")  # the real task completes, agreeing with ann
+    assert next(r for r in await crowd.results(pid) if r["status"] == "completed")["label"] == "cat"
+
+    async def lines() -> list[tuple[Any, ...]]:
+        items = (await crowd.ok("GET", "/api/v1/work/ledger", ann))["items"]
+        return sorted((i["kind"], i["pending"], i["available"], i["project"], i["at"]) for i in items)
+
+    # the real task completed and the gold one never does: ann sees no difference
+    first = await lines()
+    assert [line[0] for line in first] == ["reward", "reward"]
+    assert first[0] == first[1]
+    app = crowd.client.server.app
+    assert app is not None
+    crowd.clock.advance(3601)
+    assert await approve_due(app[DATABASE], app[CLOCK]) == 3  # ann's two, ben's one
+    after = await lines()
+    assert [line[0] for line in after] == ["approval"] * 2 + ["bonus"] * 2 + ["reward"] * 2
+    assert after[0] == after[1]  # approved at the same moment, the same amount
+    assert after[2] == after[3]  # a bonus for each: gold answered right, real agreeing with consensus
+    assert (await crowd.ok("GET", "/api/v1/work/me", ann))["balance"]["available"] == 2 * (5 + 7)

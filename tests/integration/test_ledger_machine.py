@@ -47,6 +47,7 @@ WORKERS = 3
 class Reward:
     worker: int
     status: str = "pending"  # -> available | reversed
+    agrees: bool | None = None  # with the consensus, once the task completes
 
 
 @dataclass
@@ -72,12 +73,18 @@ class Model:
         answers.append((worker, label, reward))
         if len(answers) == 2:  # min = max overlap = 2: the task completes
             consensus = label if answers[0][1] == label else LABELS[0]  # a tie goes to the first label
-            for who, said, earned in answers:
-                if said == consensus:
-                    if earned.status == "pending":
-                        earned.status = "available"
-                    if who not in self.blocked:
-                        self.bonus[who] = self.bonus.get(who, 0) + BONUS_PAID
+            for _, said, earned in answers:
+                earned.agrees = said == consensus
+
+    def approved(self) -> None:
+        """The review period of every pending reward is over: each is
+        approved, with a bonus if its task completed with its answer and the
+        worker is not blocked (all at once, for gold and real work alike)."""
+        for reward in self.rewards:
+            if reward.status == "pending":
+                reward.status = "available"
+                if reward.agrees and reward.worker not in self.blocked:
+                    self.bonus[reward.worker] = self.bonus.get(reward.worker, 0) + BONUS_PAID
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -187,9 +194,7 @@ class LedgerMachine(RuleBasedStateMachine):
         app = self.client.server.app
         assert app is not None
         self.run(approve_due(app[DATABASE], app[CLOCK]))
-        for reward in self.model.rewards:
-            if reward.status == "pending":
-                reward.status = "available"
+        self.model.approved()
 
     @rule(worker=st.integers(0, WORKERS - 1), blocked=st.booleans())
     def block(self, worker: int, blocked: bool) -> None:
