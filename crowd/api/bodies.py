@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from crowd.api.keys import SETTINGS
 from crowd.api.spec import operation_of
-from crowd.errors import InvalidJson, JsonTooDeep, PayloadTooLarge, ValidationFailed
+from crowd.errors import BadRequest, InvalidJson, JsonTooDeep, PayloadTooLarge, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,11 +78,14 @@ async def read_body(request: web.Request) -> bytes:
     limit = request.get(BODY_LIMIT, SMALL_BODY_BYTES)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"this endpoint takes bodies of at most {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"this endpoint takes bodies of at most {limit} bytes")
+            chunks.append(chunk)
+    except ConnectionResetError as exc:  # the client hung up: nobody to answer, nothing to log as a fault
+        raise BadRequest("the connection was lost before the body arrived") from exc
     return b"".join(chunks)
 
 

@@ -31,6 +31,7 @@ import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util.concurrency import greenlet_spawn
@@ -182,9 +183,13 @@ async def _driver_transaction(conn: AsyncConnection, driver: asyncpg.Connection)
 
 @asynccontextmanager
 async def _translate_outage() -> AsyncIterator[None]:
-    """Connection failures become a 503 ``database-unavailable``."""
+    """Connection failures become a 503 ``database-unavailable``; so does a
+    pool with no connection to lend within ``CROWD_DB_TIMEOUT_SECONDS``
+    (SQLAlchemy's own TimeoutError, which is no builtin one: it was a 500)."""
     try:
         yield
+    except PoolTimeout as exc:
+        raise DatabaseUnavailable("no database connection was free in time") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated or _is_connection_error(exc):
             raise DatabaseUnavailable() from exc

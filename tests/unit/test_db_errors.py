@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from crowd.db.engine import _translate_outage, is_unique_violation, sqlstate
 from crowd.errors import DatabaseUnavailable
@@ -24,6 +25,15 @@ def test_an_unreachable_or_exhausted_database_is_a_503(code: str) -> None:
     async def fail() -> None:
         async with _translate_outage():
             raise dbapi_error(code)
+
+    with pytest.raises(DatabaseUnavailable):
+        asyncio.run(fail())
+
+
+def test_a_pool_with_no_connection_free_in_time_is_a_503() -> None:
+    async def fail() -> None:
+        async with _translate_outage():
+            raise PoolTimeout("QueuePool limit of size 20 overflow 0 reached, connection timed out, timeout 5.00")
 
     with pytest.raises(DatabaseUnavailable):
         asyncio.run(fail())
