@@ -12,8 +12,8 @@ a role that may CREATE DATABASE) and Redis (``--redis``). In one run:
    closed; ``crowd/payments/store.py``: the reward's posting;
    ``crowd/inference/store.py``: the worker-stats upsert, the task's votes,
    its posterior with the answer counted; on the answer that completes its
-   task, ``crowd/assignment/completion.py``: the task's pending rewards, the
-   approvals, the ``task.completed`` event, the batch check), replayed with
+   task, ``crowd/assignment/completion.py``: the ``task.completed`` event, the
+   batch check; rewards are approved later, by the approver), replayed with
    asyncpg by ``--workers`` coroutines over a pool, one transaction per claim
    and per answer: no HTTP, no service layer. A first run is not measured;
    then one run per pool size, and the best is the ceiling.
@@ -433,8 +433,7 @@ class Statements:
     """The task's new posterior with the answer counted: ``[still open, completed]``. Without
     the second, full tasks would stay in the claim index and every claim would walk past them."""
     complete: list[Statement]
-    """After the write that completes a task (``completion.task_completed``): its answers'
-    pending rewards, the approvals of those that agree with the outcome (one posting), the
+    """After the write that completes a task (``completion.task_completed``): the
     ``task.completed`` event, and whether its batch has open tasks left."""
     routed: Statement
     """The claim of ``routing=uncertainty`` for a reliable worker: the most uncertain
@@ -525,34 +524,24 @@ async def capture_statements(db: Database, project: str, worker: str) -> Stateme
     dialect = db.engine.dialect
     made[posting] = replace(ledger_sql, build=_reward_posting(project_row, dialect, ledger_sql.args))
     settle = [statement for statement in made[answered:] if "SAVEPOINT" not in statement.sql]
-    complete = _completion(project_row, dialect, [_statement(sql, args, roles) for sql, args in completing])
+    complete = _completion([_statement(sql, args, roles) for sql, args in completing])
     return Statements(made[:claimed], made[claimed:answered], settle, complete, _statement(*routed_sql, roles))
 
 
-def _completion(project: Project, dialect: Dialect, made: list[Statement]) -> list[Statement]:
-    """The completion's statements, made replayable: the approvals are built from the pending
-    rewards the first one returns, and each event gets a fresh public id. The last, whether the
-    batch is done, only for a task in a batch."""
-    assert len(made) in (3, 4), f"a completion is rewards, approvals, event (and batch), not {len(made)} statements"
-    pending, approvals, emitted, *unfinished = made
-    assert "ledger_transactions" in approvals.sql
+def _completion(made: list[Statement]) -> list[Statement]:
+    """The completion's statements, made replayable: the event gets a fresh public id. The
+    second, whether the batch is done, only for a task in a batch."""
+    assert len(made) in (1, 2), f"a completion is its event (and the batch check), not {len(made)} statements"
+    emitted, *unfinished = made
     assert "INSERT INTO events" in emitted.sql
     event_at = next(i for i, arg in enumerate(emitted.args) if isinstance(arg, str) and arg.startswith("evt_"))
-    names = payments_store.PG_POST_ALL.statement.compile(dialect=dialect).positiontup
-    assert names is not None
-
-    def approve(values: dict[str, Any]) -> list[Any]:
-        agree = values["agree"]
-        approved = [payments.books(project, row["worker_id"]).approval(row["id"], row["amount"]) for row in agree]
-        params = payments_store.pg_post_params([(tx, None) for tx in approved], values["answered_at"])
-        return [params[name] for name in names]
 
     def emit_event(values: dict[str, Any]) -> list[Any]:
         args = [values[role] if role else arg for role, arg in zip(emitted.roles, emitted.args, strict=True)]
         args[event_at] = new_id("evt", 24)
         return args
 
-    return [pending, replace(approvals, build=approve), replace(emitted, build=emit_event), *unfinished]
+    return [replace(emitted, build=emit_event), *unfinished]
 
 
 def _reward_posting(
@@ -598,12 +587,7 @@ async def replay_answer(conn: asyncpg.Connection, statements: Statements, values
         return True
     complete = statements.settle[1]
     values["batch"] = (await conn.fetchrow(complete.sql, *complete.bind(values)))["batch_id"]
-    pending, approvals, *after = statements.complete
-    rewards = await conn.fetch(pending.sql, *pending.bind(values))
-    values["agree"] = [reward for reward in rewards if reward["label"] == values["label"]]
-    if values["agree"]:  # the server posts nothing when no answer agrees
-        await conn.fetch(approvals.sql, *approvals.bind(values))
-    for statement in after:  # the event; whether the batch is done
+    for statement in statements.complete:  # the event; whether the batch is done
         await conn.fetch(statement.sql, *statement.bind(values))
     return True
 

@@ -9,7 +9,6 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -29,8 +28,9 @@ from crowd.api import (
 )
 from crowd.api import web as pages
 from crowd.api.auth import AUTH_CACHE, PrincipalCache
+from crowd.api.bodies import bounded_bodies
 from crowd.api.http import problem, reply
-from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, SEALER, SETTINGS
+from crowd.api.keys import BROKER, CLOCK, DATABASE, ENGINE, RESOLVER, SEALER, SETTINGS
 from crowd.api.middleware import problems, request_context
 from crowd.assignment.service import Engine, open_task_count, sweep_expired
 from crowd.broker import open_broker
@@ -40,22 +40,30 @@ from crowd.db.engine import create_database
 from crowd.errors import ServiceUnavailable
 from crowd.inference.service import refit_due
 from crowd.jobs import every, run_as_leader
-from crowd.outbound import sender
+from crowd.outbound import sender, system_resolve
 from crowd.payments.service import approve_due
+from crowd.webhooks.ports import Resolve
 from crowd.webhooks.sealing import sealer_for
 from crowd.webhooks.service import Delivery, deliver_due
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Random | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    resolver: Resolve | None = None,
+) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, pages.security_headers, problems],
+        middlewares=[request_context, pages.security_headers, problems, bounded_bodies],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[SEALER] = sealer_for(settings)
+    app[RESOLVER] = resolver or system_resolve
     app[AUTH_CACHE] = PrincipalCache(settings.auth_cache_seconds, app[CLOCK])
     app.cleanup_ctx.extend(
         [_database, _broker, _engine(rng or random.Random()), _sweeper, _approver, _refitter, _webhooks]
@@ -63,7 +71,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, rng: random.Ra
     app.on_shutdown.append(_drain)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_page)
     app.add_routes(platform.routes)
     app.add_routes(operator.routes)
     app.add_routes(worker.routes)
@@ -146,21 +153,21 @@ async def _refitter(app: web.Application) -> AsyncIterator[None]:
 async def _webhooks(app: web.Application) -> AsyncIterator[None]:
     """Deliver due webhook events, one process at a time."""
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as session:
-        delivery = Delivery(
-            app[DATABASE],
-            sender(session),
-            app[SEALER],
-            app[CLOCK],
-            random.Random(),
-            settings.webhooks_allow_private,
-            settings.webhook_timeout_seconds,
-        )
-        interval = settings.webhook_interval_seconds
-        task = asyncio.create_task(run_as_leader(app[BROKER], "webhooks", interval, lambda: deliver_due(delivery)))
-        yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    delivery = Delivery(
+        app[DATABASE],
+        sender(),
+        app[RESOLVER],
+        app[SEALER],
+        app[CLOCK],
+        random.Random(),
+        settings.webhooks_allow_private,
+        settings.webhook_timeout_seconds,
+    )
+    interval = settings.webhook_interval_seconds
+    task = asyncio.create_task(run_as_leader(app[BROKER], "webhooks", interval, lambda: deliver_due(delivery)))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -178,10 +185,31 @@ async def readyz(request: web.Request) -> web.Response:
     return reply({"status": "ready"})
 
 
-async def metrics_page(request: web.Request) -> web.Response:
-    """This process's metrics in Prometheus text format. Open like
-    ``/healthz``: counts only, nothing about any task or worker; keep it off
-    the public edge (deploy/nginx.conf does)."""
-    with contextlib.suppress(ServiceUnavailable):  # the database is down: keep the last figure
-        metrics.OPEN_TASKS.set(await open_task_count(request.app[DATABASE]))
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+def metrics_app(app: web.Application) -> web.Application:
+    """The application of the metrics listener: ``GET /metrics`` and nothing
+    else, with ``app``'s figures (its database counts the open tasks)."""
+
+    async def page(request: web.Request) -> web.Response:
+        """This process's metrics in Prometheus text format."""
+        with contextlib.suppress(ServiceUnavailable):  # the database is down: keep the last figure
+            metrics.OPEN_TASKS.set(await open_task_count(app[DATABASE]))
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    listener = web.Application()
+    listener.router.add_get("/metrics", page)
+    return listener
+
+
+async def metrics_listener(app: web.Application) -> AsyncIterator[None]:
+    """Serve ``/metrics`` on ``CROWD_METRICS_HOST:CROWD_METRICS_PORT`` for as
+    long as ``app`` runs (``crowd serve`` adds this; a port it cannot bind
+    stops the start, as the API's own would)."""
+    settings = app[SETTINGS]
+    runner = web.AppRunner(metrics_app(app), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
+        log.info("metrics", extra={"host": settings.metrics_host, "port": settings.metrics_port})
+        yield
+    finally:
+        await runner.cleanup()

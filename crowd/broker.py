@@ -77,7 +77,12 @@ class Broker(Protocol):
     async def acquire_lock(self, name: str, ttl: float) -> str | None: ...
     async def extend_lock(self, name: str, token: str, ttl: float) -> bool: ...
     async def release_lock(self, name: str, token: str) -> bool: ...
-    async def hit(self, key: str, limit: int, window: float) -> RateDecision: ...
+    async def hit(self, key: str, limit: int, window: float, cost: int = 1) -> RateDecision:
+        """Count ``cost`` hits on ``key`` in its fixed window of ``window``
+        seconds, unless ``limit`` is reached (then nothing is counted). A
+        ``cost`` of 0 only asks whether the limit is reached."""
+        ...
+
     async def incr(self, key: str, amount: int = 1) -> int: ...
     async def counter(self, key: str) -> int: ...
     async def close(self) -> None: ...
@@ -228,16 +233,18 @@ class InProcessBroker:
             return None
         return held[0]
 
-    async def hit(self, key: str, limit: int, window: float) -> RateDecision:
+    async def hit(self, key: str, limit: int, window: float, cost: int = 1) -> RateDecision:
         _require_positive("window", window)
         now = self._clock()
         self._maybe_sweep(now)
         current = self._windows.get(key)
         if current is None or current.ends_at <= now:
+            if cost == 0 and limit > 0:  # a question: no window is opened for it
+                return RateDecision(True, limit, 0.0)
             current = self._windows[key] = _Window(ends_at=now + window, hits=0)
         if current.hits >= limit:
             return RateDecision(False, 0, current.ends_at - now)
-        current.hits += 1
+        current.hits += cost
         return RateDecision(True, limit - current.hits, 0.0)
 
     def _maybe_sweep(self, now: float) -> None:
@@ -326,10 +333,12 @@ end
 return 0
 """
 
-# KEYS[1] window key; ARGV[1] limit; ARGV[2] window ms.
-# Returns {allowed 0/1, remaining, retry_after ms}. A denied hit is not counted.
+# KEYS[1] window key; ARGV[1] limit; ARGV[2] window ms; ARGV[3] cost.
+# Returns {allowed 0/1, remaining, retry_after ms}. A denied hit is not
+# counted; a cost of 0 counts nothing (a question).
 _RATE_HIT = """
 local limit = tonumber(ARGV[1])
+local cost = tonumber(ARGV[3])
 local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
 if hits >= limit then
   local left = redis.call('PTTL', KEYS[1])
@@ -339,8 +348,9 @@ if hits >= limit then
   end
   return {0, 0, math.max(left, 1)}
 end
-hits = redis.call('INCR', KEYS[1])
-if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if cost == 0 then return {1, limit - hits, 0} end
+hits = redis.call('INCRBY', KEYS[1], cost)
+if hits == cost then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return {1, limit - hits, 0}
 """
 
@@ -516,10 +526,12 @@ class RedisBroker:
             done = await self._release_script(keys=[self.keys.lock(name)], args=[token])
         return bool(done)
 
-    async def hit(self, key: str, limit: int, window: float) -> RateDecision:
+    async def hit(self, key: str, limit: int, window: float, cost: int = 1) -> RateDecision:
         _require_positive("window", window)
         with _unavailable("rate limit"):
-            allowed, remaining, left_ms = await self._hit_script(keys=[self.keys.rate(key)], args=[limit, _ms(window)])
+            allowed, remaining, left_ms = await self._hit_script(
+                keys=[self.keys.rate(key)], args=[limit, _ms(window), cost]
+            )
         return RateDecision(bool(allowed), int(remaining), int(left_ms) / 1000)
 
     async def incr(self, key: str, amount: int = 1) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,7 +14,7 @@ from aiohttp import web
 
 import crowd.aggregate as aggregate
 import crowd.simulate as simulate
-from crowd.app import create_app
+from crowd.app import create_app, metrics_listener
 from crowd.assignment.service import Engine
 from crowd.broker import InProcessBroker
 from crowd.clock import SystemClock
@@ -127,8 +128,16 @@ def _run(settings: Settings) -> None:
     except LoopUnavailable as exc:
         raise SystemExit(str(exc)) from exc
     log.info("starting", extra={"host": settings.host, "port": settings.port, "event_loop": name_of(loop)})
+    app = create_app(settings)
+    if settings.metrics_port:
+        app.cleanup_ctx.append(metrics_listener)
+    # What the process is made of (modules, the app) lives as long as it does:
+    # leave it out of garbage collections. A large body makes enough objects
+    # to start a full one, and a full one walking all of it held the event
+    # loop for a few hundred milliseconds (tests/integration/test_bounded_requests.py).
+    gc.freeze()
     web.run_app(
-        create_app(settings),
+        app,
         loop=loop,
         host=settings.host,
         port=settings.port,

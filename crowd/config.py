@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crowd.addresses import trusted_networks
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./crowd.db"
 
@@ -25,6 +27,12 @@ class Settings(BaseSettings):
     starting, or restarting) before it gives up. A running process rides out outages by itself."""
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    """Where ``/metrics`` listens: a listener of its own, apart from the API's port, so the figures
+    (which workers could read side channels from) never reach the public edge. Set it to an address
+    only Prometheus reaches (``0.0.0.0`` inside a container network that publishes no such port)."""
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    """The metrics listener's port; 0: no metrics listener."""
     log_level: str = "INFO"
     event_loop: EventLoop = "auto"
     """What ``crowd serve`` runs on: ``uvloop``, ``asyncio``, or ``auto`` (uvloop where it is
@@ -65,6 +73,16 @@ class Settings(BaseSettings):
     """Requests per second per worker token; 0 disables."""
     key_rate_limit: int = Field(200, ge=0)
     """Requests per second per API key; 0 disables."""
+    auth_failure_limit: int = Field(20, ge=0)
+    """Failed authentications (a missing, unknown or revoked key or token) a client address may
+    make per ``auth_failure_window_seconds``; past it, every request from that address that is
+    not already known to the process is answered 429 (nothing is looked up) until the window
+    ends. 0 disables."""
+    auth_failure_window_seconds: float = Field(60.0, gt=0)
+    trusted_proxies: str = ""
+    """Addresses or networks of the proxies in front (``10.0.0.5,172.16.0.0/12``): a request from
+    one is counted under the right-most X-Forwarded-For address that is not a proxy. Unset, the
+    header is ignored (anyone may send it) and a request counts under its peer's address."""
 
     webhooks_allow_private: bool = False
     """Allow webhook URLs on loopback and private networks (tests, closed networks)."""
@@ -74,6 +92,12 @@ class Settings(BaseSettings):
     """Base64 of 32 random bytes: seals webhook secrets at rest. Unset on
     SQLite, a key file beside the database is made; unset on PostgreSQL,
     webhooks cannot be created."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        trusted_networks(value)  # a typo fails at start, not silently
+        return value
 
     @property
     def is_sqlite(self) -> bool:

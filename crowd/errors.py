@@ -128,6 +128,11 @@ class AssignmentClosed(Conflict):
     title = "This assignment is no longer open"
 
 
+class TooManyWebhooks(Conflict):
+    type = "too-many-webhooks"
+    title = "The project has as many webhooks as it may have"
+
+
 class IdempotencyKeyReused(CrowdError):
     type = "idempotency-key-reused"
     title = "Idempotency-Key was used before with a different request"

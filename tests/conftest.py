@@ -80,6 +80,7 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
         webhook_interval_seconds=3600,
         worker_rate_limit=0,
         key_rate_limit=0,
+        auth_failure_limit=0,  # the tests' callers all come from 127.0.0.1, and some fail on purpose
         webhooks_allow_private=True,  # the tests' webhook receivers listen on localhost
         secret_key=TEST_SECRET_KEY,
     )

@@ -2,7 +2,9 @@
 
 401 when the secret is missing or unknown, 403 when it is valid but may not
 do this, 404 (from the services) for another organization's objects, so a
-key cannot probe which ids exist.
+key cannot probe which ids exist. A client address that fails to
+authenticate too often gets 429 for a while, before anything is looked up:
+guessing costs the database nothing and gets nowhere.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from crowd.addresses import client_address, rate_key, trusted_networks
 from crowd.api.keys import BROKER, DATABASE, SETTINGS
 from crowd.clock import Clock
 from crowd.errors import BrokerUnavailable, Forbidden, RateLimited, Unauthorized
@@ -54,18 +57,42 @@ async def principal(request: web.Request) -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
+        await _failed(request)
         raise Unauthorized("send 'Authorization: Bearer <key or token>'")
     cache = request.app[AUTH_CACHE]
     digest = hash_secret(secret.strip())
     found = cache.get(digest)
     if found is None:
+        await _failed(request, cost=0)  # refused at once while the address is over its budget
         found = await authenticate(request.app[DATABASE], secret.strip())
         if found is None:
+            await _failed(request)
             raise Unauthorized("the key or token is not valid")
         # only a fresh lookup restarts the entry's life: a revoked key or a
         # blocked worker is refused within the TTL, however busy they are
         cache.put(digest, found)
     return found
+
+
+async def _failed(request: web.Request, cost: int = 1) -> None:
+    """Count a failed authentication against the client's address (``cost``
+    0: only ask); 429 once the address has failed too often."""
+    settings = request.app[SETTINGS]
+    if settings.auth_failure_limit <= 0:
+        return
+    address = client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), trusted_networks(settings.trusted_proxies)
+    )
+    key = f"authfail:{rate_key(address)}"
+    try:
+        decision = await request.app[BROKER].hit(
+            key, settings.auth_failure_limit, settings.auth_failure_window_seconds, cost
+        )
+    except BrokerUnavailable:
+        log.warning("broker unavailable: failed authentications not limited")
+        return
+    if not decision.allowed:
+        raise RateLimited("too many failed authentications from this address", retry_after=decision.retry_after)
 
 
 async def api_key(request: web.Request, *roles: Role) -> ApiKey:

@@ -8,8 +8,9 @@ from aiohttp import web
 
 from crowd.api import query, spec
 from crowd.api.auth import api_key
-from crowd.api.http import iso, parse, reply
-from crowd.api.keys import CLOCK, DATABASE, SEALER, SETTINGS
+from crowd.api.bodies import parse
+from crowd.api.http import iso, reply
+from crowd.api.keys import CLOCK, DATABASE, RESOLVER, SEALER, SETTINGS
 from crowd.api.models import WebhookIn
 from crowd.api.spec import documented
 from crowd.events import service as events
@@ -50,6 +51,7 @@ async def subscribe(request: web.Request) -> web.Response:
         app[DATABASE],
         app[CLOCK],
         app[SEALER],
+        app[RESOLVER],
         key.organization_id,
         request.match_info["project_id"],
         body.url,
@@ -68,17 +70,38 @@ async def list_webhooks(request: web.Request) -> web.Response:
     return reply({"items": [_webhook(h) for h in hooks]})
 
 
+@routes.delete("/api/v1/projects/{project_id}/webhooks/{webhook_id}")
+@documented("platform", "operator", statuses=(204,))
+async def delete_webhook(request: web.Request) -> web.Response:
+    """Delete the webhook: no more deliveries. Deleting it again is a 204 too."""
+    key = await api_key(request, *ANY_KEY)
+    app = request.app
+    await webhooks.delete(
+        app[DATABASE],
+        app[CLOCK],
+        key.organization_id,
+        request.match_info["project_id"],
+        request.match_info["webhook_id"],
+    )
+    return web.Response(status=204)
+
+
 @routes.get("/api/v1/projects/{project_id}/webhooks/{webhook_id}/deliveries")
 @documented("platform", "operator", query=[spec.integer("limit", 1, 1000)])
 async def deliveries(request: web.Request) -> web.Response:
-    """Delivery attempts of the webhook, newest first."""
+    """Delivery attempts of the webhook, newest first. A failed attempt says
+    only how it failed (``error``: ``address-refused``, ``no-response``,
+    ``secret-unavailable``, ``internal-error``); ``duration_ms`` only comes
+    with a reply."""
     key = await api_key(request, *ANY_KEY)
     limit = query.integer(request, "limit", 100, 1, 1000)
     hook, rows = await webhooks.webhook_attempts(
-        request.app[DATABASE], key.organization_id, request.match_info["webhook_id"], limit
+        request.app[DATABASE],
+        key.organization_id,
+        request.match_info["project_id"],
+        request.match_info["webhook_id"],
+        limit,
     )
-    if hook.project_id != request.match_info["project_id"]:
-        return reply({"items": []})
     return reply(
         {
             "webhook": _webhook(hook),

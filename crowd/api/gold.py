@@ -23,11 +23,16 @@ ANY_KEY = (Role.PLATFORM, Role.OPERATOR)
 
 
 @routes.post("/api/v1/projects/{project_id}/gold")
-@documented("platform", "operator", body=GoldIn, statuses=(201,))
+@documented("platform", "operator", body=GoldIn, statuses=(201,), limit="bulk")
 async def upload(request: web.Request) -> web.Response:
     key = await api_key(request, *ANY_KEY)
     body = await parse_rows(request, GoldIn)
-    rows = [GoldRow(t.external_id, t.data, t.label, t.explanation) for t in body.tasks]
+    rows = [
+        GoldRow(
+            t.external_id, t.data, t.label, t.explanation, tuple((p.model, p.label, p.score) for p in t.predictions)
+        )
+        for t in body.tasks
+    ]
     app = request.app
     result = await gold.upload(app[DATABASE], app[CLOCK], key.organization_id, request.match_info["project_id"], rows)
     status = 201 if result.created or not result.unchanged else 200
@@ -38,8 +43,10 @@ async def upload(request: web.Request) -> web.Response:
 @documented("platform", "operator")
 async def health(request: web.Request) -> web.Response:
     """Per gold task: times shown, answers, share correct, flags
-    (``likely_wrong``, ``too_easy``); and how many workers have seen every
-    gold task (they keep working, on real tasks only)."""
+    (``likely_wrong``, ``too_easy``); how many workers have seen every gold
+    task (they keep working, on real tasks only); and the shares of gold and
+    of real tasks with a model's prediction, which must match while the
+    project shows predictions (else a suggestion's presence tells gold)."""
     key = await api_key(request, *ANY_KEY)
     report = await gold.report(request.app[DATABASE], key.organization_id, request.match_info["project_id"])
     items: list[dict[str, Any]] = [
@@ -62,9 +69,18 @@ async def health(request: web.Request) -> web.Response:
             "workers_with_gold": report.workers_with_gold,
             "workers_exhausted": report.workers_exhausted,
             "flagged": sum(bool(item["flags"]) for item in items),
+            "suggestions": {
+                "shown": report.project.show_predictions,
+                "gold_with_prediction": _share(*report.predicted[True]),
+                "real_with_prediction": _share(*report.predicted[False]),
+            },
             "items": items,
         }
     )
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 @routes.post("/api/v1/projects/{project_id}/workers/{worker_id}/block")

@@ -9,6 +9,7 @@ from crowd.broker import Broker
 from crowd.clock import Clock
 from crowd.config import Settings
 from crowd.db.engine import Database
+from crowd.webhooks.ports import Resolve
 from crowd.webhooks.sealing import Sealer
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +18,5 @@ DATABASE = web.AppKey("database", Database)
 BROKER = web.AppKey("broker", Broker)
 ENGINE = web.AppKey("engine", Engine)
 SEALER = web.AppKey("sealer", Sealer)
+RESOLVER: web.AppKey[Resolve] = web.AppKey("resolver")
+"""How webhook hosts are resolved (the system's resolver; tests inject their own)."""

@@ -9,7 +9,8 @@ import json
 from aiohttp import web
 
 from crowd.api.auth import api_key
-from crowd.api.http import parse, reply
+from crowd.api.bodies import parse
+from crowd.api.http import reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import LabelStudioImportIn
 from crowd.api.rows import as_batch, idempotency_key
@@ -29,7 +30,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/projects/{project_id}/label-studio/import")
-@documented("platform", "operator", body=LabelStudioImportIn, statuses=(201, 200))
+@documented("platform", "operator", body=LabelStudioImportIn, statuses=(201, 200), limit="bulk")
 async def import_tasks(request: web.Request) -> web.Response:
     """A Label Studio task export as one batch. With ``label_config``, its
     ``<Choices>`` must be the project's labels."""

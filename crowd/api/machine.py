@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/projects/{project_id}/predictions")
-@documented("platform", body=PredictionsIn, statuses=(201,))
+@documented("platform", body=PredictionsIn, statuses=(201,), limit="bulk")
 async def predictions(request: web.Request) -> web.Response:
     """Predictions by task external id (a newer one of the same model
     replaces the older). They count in consensus as the votes of the model,

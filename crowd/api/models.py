@@ -3,7 +3,7 @@ plain values."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -156,6 +156,7 @@ class TaskIn(Body):
 
 
 class BatchIn(Body):
+    ROWS: ClassVar[str] = "tasks"  # many rows: crowd.api.bodies validates them in slices
     external_id: ExternalId | None = None
     tasks: Annotated[list[TaskIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
 
@@ -165,9 +166,13 @@ class GoldTaskIn(Body):
     data: dict[str, Any]
     label: Label
     explanation: Annotated[str, Field(max_length=10_000)] | None = None
+    predictions: Annotated[list[PredictionIn], Field(max_length=50)] = []
+    """What a model says of this task, sent as for a real task: with ``show_predictions`` a
+    gold task shows its suggestion as a real task does (and never the gold label instead)."""
 
 
 class GoldIn(Body):
+    ROWS: ClassVar[str] = "tasks"
     tasks: Annotated[list[GoldTaskIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
 
 
@@ -210,6 +215,7 @@ class PredictionRowIn(Body):
 
 
 class PredictionsIn(Body):
+    ROWS: ClassVar[str] = "predictions"
     predictions: Annotated[list[PredictionRowIn], Field(min_length=1, max_length=MAX_TASKS_PER_BATCH)]
 
 

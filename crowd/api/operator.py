@@ -12,7 +12,8 @@ from aiohttp import web
 
 from crowd.api import query, spec, views
 from crowd.api.auth import api_key
-from crowd.api.http import parse, reply
+from crowd.api.bodies import parse
+from crowd.api.http import reply
 from crowd.api.keys import CLOCK, DATABASE, ENGINE
 from crowd.api.models import GroupIn, WorkerIn
 from crowd.api.spec import documented

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from crowd.api import query, spec
 from crowd.api.auth import api_key, worker
-from crowd.api.http import iso, parse, reply
+from crowd.api.bodies import parse
+from crowd.api.http import iso, reply
 from crowd.api.keys import CLOCK, DATABASE
 from crowd.api.models import PayoutIn
 from crowd.api.spec import documented

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -11,7 +10,8 @@ from aiohttp import web
 
 from crowd.api import label_studio, query, spec, views
 from crowd.api.auth import api_key
-from crowd.api.http import M, iso, parse, reply
+from crowd.api.bodies import M, canonical_sha256, parse
+from crowd.api.http import iso, reply
 from crowd.api.keys import BROKER, CLOCK, DATABASE
 from crowd.api.models import BatchIn, ProjectCreate, ProjectPatch
 from crowd.api.rows import idempotency_key, row_errors
@@ -81,6 +81,7 @@ async def patch_project(request: web.Request) -> web.Response:
     "platform",
     body=BatchIn,
     statuses=(201, 200),
+    limit="bulk",
     headers=[spec.text("Idempotency-Key", "a retry with the same key and body returns the first batch")],
 )
 async def post_batch(request: web.Request) -> web.Response:
@@ -96,11 +97,10 @@ async def post_batch(request: web.Request) -> web.Response:
 async def _parse_batch(request: web.Request) -> BatchSubmission:
     key = idempotency_key(request)
     body = await parse_rows(request, BatchIn)
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return BatchSubmission(
         external_id=body.external_id,
         idempotency_key=key,
-        request_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        request_hash=await canonical_sha256(body),
         tasks=[
             TaskRow(t.external_id, t.data, t.priority, tuple((p.model, p.label, p.score) for p in t.predictions))
             for t in body.tasks

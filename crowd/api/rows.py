@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from crowd.api.http import field_errors
+from crowd.api.bodies import field_errors
 from crowd.api.models import BatchIn
 from crowd.errors import ValidationFailed
 

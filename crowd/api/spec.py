@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ATTRIBUTE = "__crowd_operation__"
+
+BodyLimit = Literal["small", "worker", "bulk"]
+"""How large a body an endpoint takes (``crowd.api.bodies``): a worker's 64 KiB,
+a bulk upload's ``CROWD_MAX_BODY_BYTES``, any other's 1 MiB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,7 @@ class Operation:
     statuses: tuple[int, ...] = (200,)
     media: tuple[str, ...] = ("application/json",)  # of the success body, by format
     headers: tuple[Param, ...] = ()
+    body_limit: BodyLimit = "small"
 
 
 def documented(
@@ -55,8 +60,11 @@ def documented(
     statuses: Sequence[int] = (200,),
     media: Sequence[str] = ("application/json",),
     headers: Sequence[Param] = (),
+    limit: BodyLimit | None = None,
 ) -> Callable[[F], F]:
-    operation = Operation(tuple(roles), body, tuple(query), tuple(statuses), tuple(media), tuple(headers))
+    """``limit``: a worker's endpoints take small bodies, others 1 MiB unless ``bulk``."""
+    body_limit = limit or ("worker" if roles == ("worker",) else "small")
+    operation = Operation(tuple(roles), body, tuple(query), tuple(statuses), tuple(media), tuple(headers), body_limit)
 
     def mark(handler: F) -> F:
         setattr(handler, ATTRIBUTE, operation)

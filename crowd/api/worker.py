@@ -10,7 +10,8 @@ from aiohttp import web
 
 from crowd.api import query, spec, views
 from crowd.api.auth import worker
-from crowd.api.http import parse, reply
+from crowd.api.bodies import parse
+from crowd.api.http import reply
 from crowd.api.keys import ENGINE, SETTINGS
 from crowd.api.models import AnswerIn, ReportIn
 from crowd.api.spec import documented

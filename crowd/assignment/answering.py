@@ -43,7 +43,7 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
     """Store the worker's answer once; a retry gets the same receipt."""
     check_active(worker)
 
-    async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None, str | None]:
+    async def work(conn: AsyncConnection) -> tuple[Receipt, ProjectId | None, bool]:
         found = await store.answer_context(conn, public_id, worker.id, worker.organization_id)
         if found is None:
             raise NotFound(f"no assignment {public_id}")
@@ -53,17 +53,17 @@ async def answer(engine: Engine, worker: Worker, public_id: str, label: str) -> 
             stored = await store.answer_of(conn, assignment.id)
             if stored.label != label:
                 raise AlreadyAnswered(f"this assignment was answered with {stored.label!r}")
-            return await _receipt(conn, project, assignment, stored), None, None
+            return await _receipt(conn, project, assignment, stored), None, False
         if context.blocked:
             raise WorkerBlocked("this worker is blocked on this project")
         if label not in project.labels:
             raise UnknownLabel(f"{label!r} is not one of {project.labels}")
         receipt, needs_workers = await _accept(conn, project, assignment, slots, label, engine.clock.now())
-        return receipt, needs_workers, metrics.kind(assignment.is_gold)  # the kind only counts, never shows
+        return receipt, needs_workers, True
 
     receipt, needs_workers, stored = await engine.db.retrying(work)
-    if stored is not None:
-        metrics.ANSWERS.labels(stored).inc()
+    if stored:
+        metrics.ANSWERS.inc()
     if needs_workers is not None:
         await announce_work(engine.broker, worker.organization_id, needs_workers)
     return receipt
@@ -75,11 +75,11 @@ async def _accept(
     """Record the answer and count it for the worker; grade it (gold) or score
     its task (real: ``slots``, read under its lock). The project comes back
     when it now wants more workers."""
-    fit = fit_answer(assignment.status, slots)
+    fit = fit_answer(assignment.status)
     if fit is AnswerFit.CLOSED:
         raise AssignmentClosed("this assignment was skipped")
     if fit is AnswerFit.NO_SLOT:
-        raise LeaseExpired("the lease expired and the task has all the answers it needs")
+        raise LeaseExpired("the lease expired and went to someone else")
     held_slot = fit is AnswerFit.LEASE_SLOT
     fast = (now - assignment.issued_at).total_seconds() < project.min_seconds
     scored = slots is not None and slots.open  # its posterior is written next, with its counts

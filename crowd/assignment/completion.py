@@ -1,7 +1,9 @@
-"""What follows a task's completion, in the same transaction: pay
-(approvals, bonuses), the review queue (below ``review_threshold``) and the
-outbox (``task.completed``, and ``batch.completed`` when it was the batch's
-last open task)."""
+"""What follows a task's completion, in the same transaction: the review
+queue (below ``review_threshold``) and the outbox (``task.completed``, and
+``batch.completed`` when it was the batch's last open task). Pay does not
+move here: rewards are approved, and bonuses paid, when their review period
+ends (``crowd.payments.service.approve_due``), as for gold, which never
+completes."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.events import store as events
 from crowd.ids import TaskId
-from crowd.payments import service as payments
 from crowd.projects import store as projects
 from crowd.projects.models import Project
 from crowd.quality import store as quality
@@ -22,7 +23,6 @@ async def task_completed(
 ) -> None:
     """``task``: what it completed with, as the write that completed it returned."""
     assert task.label is not None
-    await payments.on_task_completed(conn, project, task_id, task.label, now)
     if project.review_threshold > 0 and (task.confidence or 0.0) < project.review_threshold:
         await quality.send_to_review(conn, [task_id], "low_confidence")  # an expert settles it
     data = {

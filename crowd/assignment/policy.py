@@ -15,11 +15,9 @@ class AnswerFit(Enum):
     """Where an incoming answer fits in its task's overlap."""
 
     LEASE_SLOT = "lease-slot"
-    """The lease still holds its slot (even if past due but not yet swept)."""
-    FREE_SLOT = "free-slot"
-    """The lease expired and was released, but the task still needs answers."""
+    """The lease still holds its slot (even if past due but not yet released)."""
     NO_SLOT = "no-slot"
-    """The lease expired and the task no longer needs this answer."""
+    """The lease expired and was released: its slot went back."""
     CLOSED = "closed"
     """The worker skipped this assignment."""
 
@@ -36,16 +34,17 @@ class Slots:
         return self.target_overlap - self.answer_count - self.lease_count
 
 
-def fit_answer(assignment_status: str, task: Slots | None) -> AnswerFit:
-    """Invariant 4: an expired lease's answer is taken only if the task
-    still needs it. ``task`` is None for gold, which has no overlap to fill:
-    a late gold answer is always taken."""
+def fit_answer(assignment_status: str) -> AnswerFit:
+    """Invariant 4: a late answer is taken while its lease is still held
+    (past due, not yet released) and never once the lease is released,
+    whether the task is gold or real and whatever room its task has left.
+    Taking it "if the task still needs it" would tell gold from real: gold
+    has no overlap, so its late answers were always taken and a real task's
+    only sometimes, and a worker who saw one refused knew that task was real."""
     if assignment_status == LEASED:
         return AnswerFit.LEASE_SLOT
     if assignment_status == SKIPPED:
         return AnswerFit.CLOSED
-    if assignment_status == EXPIRED and (task is None or (task.open and task.free > 0)):
-        return AnswerFit.FREE_SLOT
     return AnswerFit.NO_SLOT
 
 

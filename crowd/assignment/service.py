@@ -153,8 +153,8 @@ async def _claim_in(engine: Engine, worker: Worker, project_id: str) -> Lease | 
         await _budget_exhausted(engine, exhausted.project)
         return None
     metrics.LEASES_EXPIRED.inc(claim.expired)
-    if claim.granted is not None:
-        metrics.LEASES_GRANTED.labels(claim.granted).inc()
+    if claim.granted:
+        metrics.LEASES_GRANTED.inc()
     return None if claim.offer is None or project is None else Lease(claim.offer, project)
 
 
@@ -163,7 +163,7 @@ class _Claim:
     """What a claim did, for the caller and, once committed, the metrics."""
 
     offer: Offer | None
-    granted: str | None = None  # the kind of a new lease: task or gold
+    granted: bool = False  # a new lease (gold or not: the metrics do not say)
     expired: int = 0
 
 
@@ -192,7 +192,6 @@ async def _lease(
         if engine.rng.random() < gold_share(settings_of(project), context.standing):
             draw = engine.rng.randrange(1, store.GOLD_DRAW_MODULUS)
             offer = await _claim_gold(conn, project, worker, public_id, now, expires_at, reward, draw)
-        is_gold = offer is not None
         if offer is None:
             route = route_for(project.routing, context.standing.reliability_low)
             offer = await store.claim(conn, project.id, worker.id, public_id, now, expires_at, reward, route)
@@ -206,7 +205,7 @@ async def _lease(
         await payments.release_reward(conn, project.id, *reward)
         return _Claim(None, expired=expired)
     suggestion = await machine.suggest(conn, project, offer.task_id, offer.public_id)
-    return _Claim(replace(offer, suggestion=suggestion), metrics.kind(is_gold), expired)
+    return _Claim(replace(offer, suggestion=suggestion), True, expired)
 
 
 async def _budget_exhausted(engine: Engine, project: Project) -> None:

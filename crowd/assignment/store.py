@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.assignment.policy import ANSWERED, EXPIRED, LEASED, Slots
 from crowd.db.hot import Columns, Hot
-from crowd.db.schema import answers, assignments, project_spend, projects, tasks, worker_stats, workers
+from crowd.db.schema import answers, assignments, gold_origins, project_spend, projects, tasks, worker_stats, workers
 from crowd.db.types import BigId, Json, UtcDateTime
 from crowd.gold.policy import Standing
 from crowd.gold.store import STANDING_COLUMNS, standing_of
@@ -329,12 +329,25 @@ async def claim_gold(
 _GIVEN = select(assignments.c.id).where(
     assignments.c.worker_id == bindparam("worker_id"), assignments.c.task_id == tasks.c.id
 )
+# Gold promoted from a real task this worker was given (answered or not): they
+# would know it, and could look their own answer up. One probe of the
+# gold_origins key, then of assignments (worker_id, task_id).
+_ORIGIN_GIVEN = (
+    select(gold_origins.c.gold_task_id)
+    .join(assignments, assignments.c.task_id == gold_origins.c.origin_task_id)
+    .where(gold_origins.c.gold_task_id == tasks.c.id, assignments.c.worker_id == bindparam("worker_id"))
+)
 _SCRAMBLED = ((tasks.c.id % GOLD_DRAW_MODULUS) * bindparam("draw", type_=BigInteger)) % GOLD_DRAW_MODULUS
 _GOLD = (
     select(tasks.c.id, tasks.c.data)
     # "is_gold" as written in the partial index ix_tasks_gold, so both
     # PostgreSQL and SQLite see that the index applies
-    .where(tasks.c.project_id == bindparam("project_id"), text("tasks.is_gold"), ~_GIVEN.exists())
+    .where(
+        tasks.c.project_id == bindparam("project_id"),
+        text("tasks.is_gold"),
+        ~_GIVEN.exists(),
+        ~_ORIGIN_GIVEN.exists(),
+    )
     .order_by(_SCRAMBLED, tasks.c.id)
     .limit(1)
 )

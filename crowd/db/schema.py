@@ -261,6 +261,16 @@ tasks = Table(
     Index("ix_tasks_project_id_id", "project_id", "id"),
 )
 
+# Gold made from a real task (an expert's decision promoted to gold): the
+# task it copies. A worker who was given the original never gets the copy,
+# which they would recognise (and could look up in their own answers).
+gold_origins = Table(
+    "gold_origins",
+    metadata,
+    Column("gold_task_id", BigId, ForeignKey("tasks.id"), primary_key=True),
+    Column("origin_task_id", BigId, ForeignKey("tasks.id"), nullable=False, index=True),
+)
+
 assignments = Table(
     "assignments",
     metadata,
@@ -479,7 +489,10 @@ webhooks = Table(
     Column("failures", Integer(), nullable=False, server_default="0"),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled_at", UtcDateTime(), nullable=True),
-    CheckConstraint("status IN ('active', 'disabled')", name="status"),
+    # A deleted webhook keeps its row (and its attempts), so deleting it again
+    # finds it; it gets no deliveries and is not listed.
+    Column("deleted_at", UtcDateTime(), nullable=True),
+    CheckConstraint("status IN ('active', 'disabled', 'deleted')", name="status"),
 )
 
 webhook_deliveries = Table(
@@ -510,8 +523,11 @@ webhook_attempts = Table(
     Column("delivery_id", BigId, ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
     Column("attempted_at", UtcDateTime(), nullable=False),
     Column("status_code", Integer(), nullable=True),
+    # A coarse failure class (crowd/webhooks/policy.py), never a transport
+    # error's text; the duration only when a reply came: what a connection
+    # attempt did and how long it took would map the network behind the URL.
     Column("error", Text(), nullable=True),
-    Column("duration_ms", Integer(), nullable=False),
+    Column("duration_ms", Integer(), nullable=True),
 )
 
 # Problems workers report with a task (a broken image, an unclear text).

@@ -18,6 +18,7 @@ from crowd.gold import store
 from crowd.gold.policy import GoldSettings, GoldTaskHealth, gold_health, should_block
 from crowd.identity import store as identity
 from crowd.ids import OrganizationId, ProjectId, WorkerId
+from crowd.machine import store as machine
 from crowd.payments import service as payments
 from crowd.projects import store as projects
 from crowd.projects.access import require_project
@@ -40,6 +41,8 @@ class GoldRow:
     data: dict[str, Any]
     label: str
     explanation: str | None
+    predictions: tuple[tuple[str, str, float | None], ...] = ()
+    """``(model, label, score)``: a model's word on the task, shown as a real task's would be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,32 @@ async def upload(
             gold_labels=[row.label for row in new],
             gold_explanations=[row.explanation for row in new],
         )
+        await _store_predictions(conn, project, new, clock.now())
     return GoldUpload(created=len(new), unchanged=len(rows) - len(new))
+
+
+async def _store_predictions(conn: AsyncConnection, project: Project, rows: list[GoldRow], now: datetime) -> None:
+    """The models' predictions of new gold tasks: kept as a real task's are,
+    to be suggested the same way (gold has no overlap for them to shorten)."""
+    predicted = [row for row in rows if row.predictions]
+    if not predicted:
+        return
+    found = await machine.tasks_by_external(conn, project.id, [row.external_id for row in predicted])
+    await machine.upsert_predictions(
+        conn,
+        [
+            {
+                "project_id": project.id,
+                "task_id": found[row.external_id].id,
+                "model": model,
+                "label": label,
+                "score": score,
+                "created_at": now,
+            }
+            for row in predicted
+            for model, label, score in row.predictions
+        ],
+    )
 
 
 def _row_errors(project: Project, rows: list[GoldRow], existing: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -79,6 +107,9 @@ def _row_errors(project: Project, rows: list[GoldRow], existing: dict[str, tuple
     for i, row in enumerate(rows):
         if row.label not in project.labels:
             errors.append({"row": i, "field": "label", "reason": f"{row.label!r} is not one of {project.labels}"})
+        for j, (_, label, _) in enumerate(row.predictions):
+            if label not in project.labels:
+                errors.append({"row": i, "field": f"predictions.{j}.label", "reason": f"{label!r} is not a label"})
         if row.external_id in first:
             errors.append({"row": i, "field": "external_id", "reason": f"duplicates row {first[row.external_id]}"})
         first.setdefault(row.external_id, i)
@@ -149,6 +180,9 @@ class GoldReport:
     tasks: list[tuple[store.GoldTask, GoldTaskHealth]]
     workers_exhausted: int
     workers_with_gold: int
+    predicted: dict[bool, tuple[int, int]]
+    """``is_gold -> (tasks with a model's prediction, tasks)``: with ``show_predictions`` the two
+    shares must match, or whether a suggestion comes along tells gold from real work."""
 
 
 async def report(db: Database, organization_id: OrganizationId, project_id: str) -> GoldReport:
@@ -157,10 +191,12 @@ async def report(db: Database, organization_id: OrganizationId, project_id: str)
         tasks = await store.gold_tasks(conn, project.id)
         answers = await store.gold_answers(conn, project.id)
         exhausted = await store.workers_exhausted(conn, project.id, len(tasks))
+        predicted = await store.predicted_shares(conn, project.id)
     health = {h.task: h for h in gold_health(answers, [t.external_id for t in tasks])}
     return GoldReport(
         project,
         [(task, health[task.external_id]) for task in tasks],
         exhausted,
         len({a.worker for a in answers}),
+        predicted,
     )

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import BigInteger, and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.hot import Columns
-from crowd.db.schema import answers, assignments, tasks, worker_stats
+from crowd.db.schema import answers, assignments, gold_origins, predictions, tasks, worker_stats
+from crowd.db.types import UtcDateTime
 from crowd.db.upsert import insert_for
 from crowd.gold.policy import GoldAnswer, Standing
 from crowd.ids import ProjectId, TaskId, WorkerId
@@ -180,3 +181,62 @@ async def workers_exhausted(conn: AsyncConnection, project_id: ProjectId, gold_c
         .subquery()
     )
     return int((await conn.execute(select(func.count()).select_from(per_worker))).scalar_one())
+
+
+async def promote(
+    conn: AsyncConnection,
+    project_id: ProjectId,
+    origin: TaskId,
+    data: dict[str, Any],
+    external_id: str,
+    label: str,
+    explanation: str | None,
+    now: datetime,
+) -> bool:
+    """A copy of a real task joins the gold set, remembering its origin (so
+    nobody who was given the original gets the copy) and its models'
+    predictions (so it is suggested as the original was). False if
+    ``external_id`` is taken."""
+    taken = select(tasks.c.id).where(tasks.c.project_id == project_id, tasks.c.external_id == external_id)
+    if (await conn.execute(taken)).first() is not None:
+        return False
+    copy = await conn.execute(
+        insert(tasks)
+        .values(
+            project_id=project_id,
+            external_id=external_id,
+            data=data,
+            is_gold=True,
+            gold_label=label,
+            gold_explanation=explanation,
+            status="open",
+            target_overlap=1,
+            created_at=now,
+        )
+        .returning(tasks.c.id)
+    )
+    gold_id = copy.scalar_one()
+    await conn.execute(insert(gold_origins).values(gold_task_id=gold_id, origin_task_id=origin))
+    predicted = select(
+        predictions.c.project_id,
+        literal(gold_id, BigInteger()),
+        predictions.c.model,
+        predictions.c.label,
+        predictions.c.score,
+        literal(now, UtcDateTime()),
+    ).where(predictions.c.task_id == origin)
+    columns = ["project_id", "task_id", "model", "label", "score", "created_at"]
+    await conn.execute(insert(predictions).from_select(columns, predicted))
+    return True
+
+
+async def predicted_shares(conn: AsyncConnection, project_id: ProjectId) -> dict[bool, tuple[int, int]]:
+    """``is_gold -> (tasks with a prediction, tasks)`` of the project."""
+    predicted = select(predictions.c.id).where(predictions.c.task_id == tasks.c.id).exists()
+    query = (
+        select(tasks.c.is_gold, func.count().filter(predicted), func.count())
+        .where(tasks.c.project_id == project_id)
+        .group_by(tasks.c.is_gold)
+    )
+    found = {bool(gold): (int(with_), int(all_)) for gold, with_, all_ in await conn.execute(query)}
+    return {gold: found.get(gold, (0, 0)) for gold in (True, False)}

@@ -59,7 +59,7 @@ async def add_predictions(
     refreshed = await store.tasks_by_external(conn, project.id, sorted({p.external_id for p in items}))
     wants_workers = False
     for task in refreshed.values():
-        if task.status == "open":
+        if task.status == "open" and not task.is_gold:  # gold has no overlap to shorten: only suggested
             wants_workers |= await _settle(conn, project, task, now)
     return wants_workers
 

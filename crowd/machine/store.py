@@ -39,6 +39,7 @@ class Target:
     lease_count: int
     target_overlap: int
     models: int
+    is_gold: bool = False
 
 
 async def tasks_by_external(conn: AsyncConnection, project_id: ProjectId, external_ids: list[str]) -> dict[str, Target]:
@@ -54,6 +55,7 @@ async def tasks_by_external(conn: AsyncConnection, project_id: ProjectId, extern
             tasks.c.lease_count,
             tasks.c.target_overlap,
             models,
+            tasks.c.is_gold,
         ).where(tasks.c.project_id == project_id, tasks.c.external_id.in_(external_ids[start : start + 1000]))
         for row in await conn.execute(query):
             found[row[1]] = Target(TaskId(row[0]), *row[1:])

@@ -1,7 +1,13 @@
 """Use cases of pay. The hooks (``lease_reward``, ``pay_answer``,
-``on_task_completed``, ``on_blocked``) run inside the transaction of the
-claim, answer or block that causes them, so money and work never part: no
-answer without its reward, no reward without its answer."""
+``on_blocked``) run inside the transaction of the claim, answer or block
+that causes them, so money and work never part: no answer without its
+reward, no reward without its answer.
+
+A reward is approved, and its bonus paid, at one moment only: the end of
+its review period (``review_seconds`` after the answer), for gold and real
+work alike. Approving at a task's completion, as before, told a worker
+which of their tasks were real: gold never completes, so its rewards waited
+for the review period and earned no bonus (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from crowd.assignment.store import Assignment
 from crowd.clock import Clock
 from crowd.db.engine import Database
 from crowd.errors import Conflict, LeaseExpired, NotFound, ValidationFailed
-from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId, new_id
+from crowd.ids import OrganizationId, ProjectId, WorkerId, new_id
 from crowd.payments import store
 from crowd.payments.ledger import AccountType, Books, Transaction, payout
 from crowd.payments.policy import bonus_amount, cost_to_finish
@@ -71,29 +77,6 @@ async def pay_answer(
     await store.post(conn, books(project, assignment.worker_id).reward(answer_id, reward), now, due_at=due)
 
 
-async def on_task_completed(
-    conn: AsyncConnection, project: Project, task_id: TaskId, label: str, now: datetime
-) -> None:
-    """Approve at once the rewards of answers that agree with the consensus,
-    and pay those workers their bonus, scaled by their reliability."""
-    postings: list[tuple[Transaction, datetime | None]] = [
-        (approval(reward), None)
-        for reward, answered in await store.pending_rewards_of_task(conn, task_id)
-        if answered == label
-    ]
-    if project.bonus > 0:
-        for worker_id, reliability in await store.agreeing_workers(conn, project.id, task_id, label):
-            amount = bonus_amount(project.bonus, reliability)
-            if amount and await _spend(conn, project, amount):
-                postings.append((books(project, worker_id).bonus(task_id, amount), None))
-    await store.post_all(conn, postings, now)
-
-
-async def _spend(conn: AsyncConnection, project: Project, amount: int) -> bool:
-    """Take ``amount`` from the budget now, if the project has one and it fits."""
-    return project.budget is None or await store.reserve(conn, project.id, amount, post_now=True)
-
-
 async def on_blocked(conn: AsyncConnection, project: Project, worker_id: WorkerId, now: datetime) -> int:
     """Reverse a blocked worker's pending rewards in the project, if the
     project says so; how many."""
@@ -119,14 +102,22 @@ def approval(reward: store.PendingReward) -> Transaction:
 
 
 async def approve_due(db: Database, clock: Clock, batch: int = 500) -> int:
-    """Approve every reward whose review period is over; how many."""
+    """Approve every reward whose review period is over, each with its bonus
+    when its answer agrees with its task's decided label; how many."""
     approved = 0
     while True:
         async with db.transaction() as conn:
             now = clock.now()
             due = await store.rewards_due(conn, now, batch)
-            approvals: list[tuple[Transaction, datetime | None]] = [(approval(r), None) for r in due]
-            approved += sum(tx_id is not None for tx_id in await store.post_all(conn, approvals, now))
+            terms = await store.bonus_terms(conn, [r.id for r in due])
+            approvals: list[tuple[Transaction, datetime | None]] = []
+            bonuses: list[tuple[Transaction, datetime | None]] = []
+            for r in due:
+                approvals.append((approval(r), None))
+                if (amount := await _bonus(conn, r, terms.get(r.id))) > 0:
+                    bonuses.append((_books_of(r).bonus(terms[r.id].task_id, amount), None))
+            posted = await store.post_all(conn, approvals + bonuses, now)
+            approved += sum(tx_id is not None for tx_id in posted[: len(approvals)])
         if len(due) < batch:
             return approved
 
@@ -138,6 +129,19 @@ async def currency_fixed(conn: AsyncConnection, project_id: ProjectId) -> bool:
     return await store.project_has_postings(conn, project_id) or await store.project_has_rewarded_leases(
         conn, project_id
     )
+
+
+async def _bonus(conn: AsyncConnection, reward: store.PendingReward, terms: store.BonusTerms | None) -> int:
+    """The bonus that comes with the reward's approval: the project's, scaled
+    by the worker's reliability, if the answer agrees with its task's decided
+    label, the worker is not blocked there, and the budget has room. A task
+    not yet decided when the review period ends pays none."""
+    if terms is None or terms.bonus <= 0 or not terms.agrees or terms.blocked:
+        return 0
+    amount = bonus_amount(terms.bonus, terms.reliability)
+    if amount and terms.budgeted and not await store.reserve(conn, reward.project_id, amount, post_now=True):
+        return 0
+    return amount
 
 
 async def on_budget_change(conn: AsyncConnection, before: Project, after: Project, now: datetime) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -278,26 +278,6 @@ def _pending_rewards() -> Any:
     )
 
 
-async def pending_rewards_of_task(conn: AsyncConnection, task_id: TaskId) -> list[tuple[PendingReward, str]]:
-    """Unsettled rewards of the task's answers, each with the answer's label."""
-    rows = await _PENDING_OF_TASK.rows(conn, {"task_id": task_id})
-    return [(PendingReward(*reward), label) for *reward, label in rows]
-
-
-# The task's few answers first, then each one's reward through the unique
-# index on answer_id. On PostgreSQL the CTE is MATERIALIZED, a fence: on stale
-# statistics the planner had started from every reward in the ledger instead.
-_TASK_ANSWERS = (
-    select(answers.c.id, answers.c.label)
-    .where(answers.c.task_id == bindparam("task_id"))
-    .cte("task_answers")
-    .prefix_with("MATERIALIZED", dialect="postgresql")
-)
-_PENDING_OF_TASK = Hot(
-    _pending_rewards().add_columns(_TASK_ANSWERS.c.label).join(_TASK_ANSWERS, _TASK_ANSWERS.c.id == _reward.c.answer_id)
-)
-
-
 async def pending_rewards_of_worker(
     conn: AsyncConnection, project_id: ProjectId, worker_id: WorkerId
 ) -> list[PendingReward]:
@@ -305,25 +285,61 @@ async def pending_rewards_of_worker(
     return [PendingReward(*row) for row in await conn.execute(query)]
 
 
-async def agreeing_workers(
-    conn: AsyncConnection, project_id: ProjectId, task_id: TaskId, label: str
-) -> list[tuple[WorkerId, float | None]]:
-    """Workers (not blocked in the project) whose answer on the task is
-    ``label``, with their reliability from the last fit."""
-    stats = and_(worker_stats.c.project_id == project_id, worker_stats.c.worker_id == answers.c.worker_id)
-    query = (
-        select(answers.c.worker_id, worker_stats.c.reliability)
-        .select_from(answers.outerjoin(worker_stats, stats))
-        .where(answers.c.task_id == task_id, answers.c.label == label, worker_stats.c.blocked.is_not(True))
-        .order_by(answers.c.worker_id)
-    )
-    return [(WorkerId(w), r) for w, r in await conn.execute(query)]
-
-
 async def rewards_due(conn: AsyncConnection, now: datetime, limit: int) -> list[PendingReward]:
     """Unsettled rewards whose review period is over, oldest first."""
     query = _pending_rewards().where(_reward.c.due_at <= now).order_by(_reward.c.due_at, _reward.c.id).limit(limit)
     return [PendingReward(*row) for row in await conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class BonusTerms:
+    """What decides a bonus when a reward is approved."""
+
+    task_id: TaskId
+    bonus: int
+    """The project's bonus setting."""
+    budgeted: bool
+    agrees: bool
+    """The answer is the task's decided label: a gold task's label, or a
+    completed real task's (consensus, or an expert's)."""
+    blocked: bool
+    reliability: float | None
+
+
+async def bonus_terms(conn: AsyncConnection, reward_ids: Sequence[int]) -> dict[int, BonusTerms]:
+    """:class:`BonusTerms` of each reward, by its id."""
+    if not reward_ids:
+        return {}
+    agrees = case(
+        (tasks.c.is_gold.is_(True), answers.c.label == tasks.c.gold_label),
+        else_=and_(tasks.c.status == "completed", answers.c.label == tasks.c.label),
+    )
+    stats = and_(
+        worker_stats.c.project_id == ledger_transactions.c.project_id,
+        worker_stats.c.worker_id == ledger_transactions.c.worker_id,
+    )
+    query = (
+        select(
+            ledger_transactions.c.id,
+            answers.c.task_id,
+            projects.c.bonus,
+            projects.c.budget.is_not(None),
+            agrees,
+            func.coalesce(worker_stats.c.blocked, False),
+            worker_stats.c.reliability,
+        )
+        .select_from(
+            ledger_transactions.join(answers, answers.c.id == ledger_transactions.c.answer_id)
+            .join(tasks, tasks.c.id == answers.c.task_id)
+            .join(projects, projects.c.id == ledger_transactions.c.project_id)
+            .outerjoin(worker_stats, stats)
+        )
+        .where(ledger_transactions.c.id.in_(list(reward_ids)))
+    )
+    return {
+        reward: BonusTerms(TaskId(task), bonus, bool(budgeted), bool(agreed), bool(blocked), reliability)
+        for reward, task, bonus, budgeted, agreed, blocked, reliability in await conn.execute(query)
+    }
 
 
 # balances and history --------------------------------------------------------

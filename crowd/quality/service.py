@@ -16,6 +16,7 @@ from crowd.db.engine import Database
 from crowd.errors import NotFound, UnknownLabel
 from crowd.events import store as events
 from crowd.gold import service as gold
+from crowd.gold import store as gold_store
 from crowd.identity.models import ApiKey
 from crowd.ids import OrganizationId, ProjectId, TaskId, WorkerId
 from crowd.projects import store as projects
@@ -112,8 +113,8 @@ async def decide(
         else:
             data = {"task": external_id, "label": label, "decided_by": "expert"}
             await events.emit(conn, project.organization_id, project.id, events.TASK_REVIEWED, data, now)
-        promoted = promote_to_gold and await store.insert_gold_copy(
-            conn, project.id, task, f"{external_id}:gold", label, explanation, now
+        promoted = promote_to_gold and await gold_store.promote(
+            conn, project.id, task.id, task.data, f"{external_id}:gold", label, explanation, now
         )
     return {"external_id": external_id, "label": label, "decided_by": "expert", "promoted_to_gold": bool(promoted)}
 

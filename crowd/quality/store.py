@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crowd.db.schema import answers, reports, tasks
@@ -145,35 +145,6 @@ async def decide(conn: AsyncConnection, task: ReviewTarget, label: str, decided_
     if task.status != "completed":
         values["completed_at"] = now
     await conn.execute(update(tasks).where(tasks.c.id == task.id).values(**values))
-
-
-async def insert_gold_copy(
-    conn: AsyncConnection,
-    project_id: ProjectId,
-    task: ReviewTarget,
-    external_id: str,
-    label: str,
-    explanation: str | None,
-    now: datetime,
-) -> bool:
-    """An expert-decided task joins the gold set (as a copy; the original stays a result)."""
-    exists = select(tasks.c.id).where(tasks.c.project_id == project_id, tasks.c.external_id == external_id)
-    if (await conn.execute(exists)).first() is not None:
-        return False
-    await conn.execute(
-        insert(tasks).values(
-            project_id=project_id,
-            external_id=external_id,
-            data=task.data,
-            is_gold=True,
-            gold_label=label,
-            gold_explanation=explanation,
-            status="open",
-            target_overlap=1,
-            created_at=now,
-        )
-    )
-    return True
 
 
 # the inputs of the figures -----------------------------------------------------

@@ -143,7 +143,7 @@ async def test_a_workers_own_overdue_lease_is_released_even_between_expiry_round
     assert taken["data"] == first["data"]
 
 
-async def test_a_late_answer_is_taken_only_if_the_task_still_needs_it(crowd: Crowd) -> None:
+async def test_a_late_answer_is_taken_while_its_lease_is_held_and_never_once_released(crowd: Crowd) -> None:
     pid = (await crowd.new_project(min_overlap=2, lease_seconds=60))["id"]
     await crowd.submit(pid, 1)
     ann, ben, cid = await crowd.new_workers("ann", "ben", "cid")
@@ -164,16 +164,20 @@ async def test_a_late_answer_is_taken_only_if_the_task_still_needs_it(crowd: Cro
     assert await answer_count(crowd) == 2
 
 
-async def test_a_released_lease_is_still_answerable_while_its_slot_is_free(crowd: Crowd) -> None:
+async def test_a_released_lease_takes_no_answer_even_while_its_task_has_room(crowd: Crowd) -> None:
+    """Taking it when the task had room would tell gold (no overlap, always
+    room) from real work: tests/integration/test_gold_side_channels.py."""
     pid = (await crowd.new_project(min_overlap=2, lease_seconds=60))["id"]
     await crowd.submit(pid, 1)
-    ann, ben = await crowd.new_worker("ann"), await crowd.new_worker("ben")
+    ann, ben, cid = await crowd.new_workers("ann", "ben", "cid")
     lease = await crowd.next(ann, pid)
     assert lease is not None
     crowd.clock.advance(61)
     assert await crowd.next(ben, pid) is not None  # releases ann's lease, takes the other slot
     reply = await crowd.answer(ann, lease["assignment_id"], "cat")
-    assert reply.status == 200, reply.text
+    assert (reply.status, reply.body["type"]) == (409, "lease-expired")
+    assert await crowd.next(cid, pid) is not None  # the slot ann's lease held is free for another
+    assert await answer_count(crowd) == 0
 
 
 async def test_skip_frees_the_slot_for_someone_else(crowd: Crowd) -> None:

@@ -275,6 +275,20 @@ async def test_rate_limit_allows_limit_then_denies_then_recovers(broker: Broker,
     assert (recovered.allowed, recovered.remaining) == (True, 2)
 
 
+async def test_a_hit_that_costs_nothing_asks_without_counting(broker: Broker, elapse: Elapse) -> None:
+    for _ in range(5):
+        asked = await broker.hit("fail:a", 2, 0.3, cost=0)
+        assert (asked.allowed, asked.remaining) == (True, 2)
+    assert (await broker.hit("fail:a", 2, 0.3)).remaining == 1
+    assert (await broker.hit("fail:a", 2, 0.3, cost=0)).remaining == 1
+    assert (await broker.hit("fail:a", 2, 0.3)).allowed
+    asked = await broker.hit("fail:a", 2, 0.3, cost=0)
+    assert not asked.allowed
+    assert 0 < asked.retry_after <= 0.3
+    await elapse(0.35)
+    assert (await broker.hit("fail:a", 2, 0.3, cost=0)).allowed
+
+
 async def test_zero_limit_denies_everything(broker: Broker) -> None:
     decision = await broker.hit("key:off", 0, 1.0)
     assert not decision.allowed

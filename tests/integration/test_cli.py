@@ -69,6 +69,12 @@ async def test_keys_and_workers_made_on_the_command_line_work_over_http(sqlite_e
                 "/api/v1/workers", json={"name": "ben"}, headers={"Authorization": f"Bearer {operator}"}
             ) as r:
                 assert r.status == 201
+            # the metrics have a listener of their own, never the API's port
+            async with session.get("/metrics") as r:
+                assert r.status == 404
+            async with session.get(server.metrics_url) as r:
+                assert r.status == 200
+                assert "crowd_leases_granted_total" in await r.text()
         assert '"event_loop": "uvloop"' in server.log()  # the default, where it is installed
     finally:
         server.stop()
@@ -139,6 +145,7 @@ def demo(tmp_path: Path) -> Iterator[dict[str, str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "crowd", "demo", "--port", str(port), "--database", str(tmp_path / "demo.db")],
         cwd=tmp_path,
+        env={**os.environ, "CROWD_METRICS_PORT": str(free_port())},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 
+from crowd.api.keys import CLOCK, DATABASE
 from crowd.csvcells import FORMULA_STARTS
+from crowd.payments.service import approve_due
 from tests.support.crowd import Crowd
 
 HOSTILE_LABELS = ["=1+1", "-dog", "@SUM(A1)", "plain"]
@@ -60,13 +62,15 @@ async def test_results_and_answers_csv_neutralize_what_users_wrote(crowd: Crowd)
 
 
 async def test_the_payout_csv_keeps_its_amounts_numeric(crowd: Crowd) -> None:
-    pid = (await crowd.new_project(min_overlap=1, max_overlap=1, reward=250))["id"]
+    pid = (await crowd.new_project(min_overlap=1, max_overlap=1, reward=250, review_seconds=0))["id"]
     await crowd.submit(pid, 2)
     worker = await crowd.new_worker("@worker")
     for _ in range(2):
         lease = await crowd.next(worker, pid)
         assert lease is not None
         await crowd.answer(worker, lease["assignment_id"], "cat")
+    app = crowd.client.server.app
+    assert await approve_due(app[DATABASE], app[CLOCK]) == 2  # review_seconds 0: approved on the next run
     run = await crowd.ok("POST", "/api/v1/payouts", crowd.operator, {"currency": "USD"})
     rows = table((await crowd.call("GET", f"/api/v1/payouts/{run['id']}", crowd.operator)).text)
     assert rows[0] == ["worker", "amount", "currency", "reference"]

@@ -54,6 +54,7 @@ WORKERS = 3
 class Reward:
     worker: int
     status: str = "pending"  # -> available | reversed
+    agrees: bool | None = None  # with the consensus, once the task completes
 
 
 @dataclass
@@ -83,12 +84,18 @@ class Model:
             # the first label
             votes = {said for who, said, _ in answers if who not in self.blocked}
             consensus = votes.pop() if len(votes) == 1 else LABELS[0]
-            for who, said, earned in answers:
-                if said == consensus:
-                    if earned.status == "pending":
-                        earned.status = "available"
-                    if who not in self.blocked:
-                        self.bonus[who] = self.bonus.get(who, 0) + BONUS_PAID
+            for _, said, earned in answers:
+                earned.agrees = said == consensus
+
+    def approved(self) -> None:
+        """The review period of every pending reward is over: each is
+        approved, with a bonus if its task completed with its answer and the
+        worker is not blocked (all at once, for gold and real work alike)."""
+        for reward in self.rewards:
+            if reward.status == "pending":
+                reward.status = "available"
+                if reward.agrees and reward.worker not in self.blocked:
+                    self.bonus[reward.worker] = self.bonus.get(reward.worker, 0) + BONUS_PAID
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -211,9 +218,7 @@ class LedgerMachine(RuleBasedStateMachine):
         app = self.client.server.app
         assert app is not None
         self.run(approve_due(app[DATABASE], app[CLOCK]))
-        for reward in self.model.rewards:
-            if reward.status == "pending":
-                reward.status = "available"
+        self.model.approved()
 
     @rule(worker=st.integers(0, WORKERS - 1), blocked=st.booleans(), operators=st.integers(1, 3))
     def block(self, worker: int, blocked: bool, operators: int) -> None:

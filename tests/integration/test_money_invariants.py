@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 
-from crowd.api.keys import DATABASE
+from crowd.api.keys import CLOCK, DATABASE
 from crowd.clock import ManualClock
 from crowd.config import Settings
 from crowd.db.engine import Database
 from crowd.db.schema import ledger_transactions, projects
 from crowd.payments import store
 from crowd.payments.ledger import Books, payout
+from crowd.payments.service import approve_due
 from tests.support.concurrent import at_once, pooled_crowd
 from tests.support.crowd import Crowd
 
@@ -33,16 +34,23 @@ async def pooled(settings: Settings, clock: ManualClock) -> AsyncIterator[Crowd]
 
 
 async def earn(crowd: Crowd, workers: list[str], tasks: int = TASKS, reward: int = REWARD) -> str:
-    """Each worker answers ``tasks`` tasks of a new project at overlap 1: every
-    reward is approved as its task completes, so it is available at once."""
-    pid = (await crowd.new_project(reward=reward, min_overlap=1, max_overlap=1))["id"]
+    """Each worker answers ``tasks`` tasks of a new project at overlap 1 with
+    no review period: the approver's next run makes every reward available."""
+    pid = (await crowd.new_project(reward=reward, min_overlap=1, max_overlap=1, review_seconds=0))["id"]
     await crowd.submit(pid, tasks * len(workers))
     for worker in workers:
         for _ in range(tasks):
             lease = await crowd.next(worker, pid)
             assert lease is not None
             assert (await crowd.answer(worker, lease["assignment_id"], "cat")).status == 200
+    await approve(crowd)
     return str(pid)
+
+
+async def approve(crowd: Crowd) -> int:
+    app = crowd.client.server.app
+    assert app is not None
+    return await approve_due(app[DATABASE], app[CLOCK])
 
 
 async def balance(crowd: Crowd, worker: str) -> dict[str, Any]:
@@ -198,7 +206,7 @@ async def test_a_project_currency_is_fixed_once_money_moves_in_it(crowd: Crowd) 
 async def test_a_reward_is_settled_in_the_currency_it_was_posted_in(crowd: Crowd) -> None:
     """Should a currency change ever slip past the check (it races an
     answer in flight), each reward still leaves the account it went into."""
-    pid = (await crowd.new_project(reward=5, min_overlap=2, max_overlap=2))["id"]
+    pid = (await crowd.new_project(reward=5, min_overlap=2, max_overlap=2, review_seconds=0))["id"]
     await crowd.submit(pid, 1)
     ann, ben = await crowd.new_workers("ann", "ben")
     lease = await crowd.next(ann, pid)
@@ -208,7 +216,8 @@ async def test_a_reward_is_settled_in_the_currency_it_was_posted_in(crowd: Crowd
         await conn.execute(update(projects).where(projects.c.id == pid).values(currency="EUR"))
     lease = await crowd.next(ben, pid)
     assert lease is not None
-    await crowd.answer(ben, lease["assignment_id"], "cat")  # 5 EUR; the task completes, both approved
+    await crowd.answer(ben, lease["assignment_id"], "cat")  # 5 EUR
+    assert await approve(crowd) == 2
     assert (await crowd.ok("GET", "/api/v1/work/me", ann))["balances"] == [
         {"currency": "USD", "pending": 0, "available": 5}
     ]

@@ -63,14 +63,27 @@ async def test_ten_parallel_retries_of_an_answer_pay_once(crowd: Crowd) -> None:
     assert rewards == 1
 
 
-async def test_agreeing_answers_are_approved_when_the_task_completes(crowd: Crowd) -> None:
-    pid = (await crowd.new_project(reward=5, min_overlap=3, max_overlap=3))["id"]
+async def approve(crowd: Crowd) -> int:
+    app = crowd.client.server.app
+    assert app is not None
+    return await approve_due(app[DATABASE], app[CLOCK])
+
+
+async def test_rewards_wait_for_the_review_period_even_when_their_task_completes(crowd: Crowd) -> None:
+    """Approving at completion would tell a worker which tasks were real:
+    gold never completes (tests/integration/test_gold_side_channels.py)."""
+    pid = (await crowd.new_project(reward=5, min_overlap=3, max_overlap=3, review_seconds=3600))["id"]
     await crowd.submit(pid, 1)
     ann, ben, cid = await crowd.new_workers("ann", "ben", "cid")
     for worker, label in ((ann, "cat"), (ben, "cat"), (cid, "dog")):
         await answer_next(crowd, worker, pid, label)
-    assert (await me(crowd, ann))["balance"] == {"pending": 0, "available": 5, "currency": "USD"}
-    assert (await me(crowd, cid))["balance"] == {"pending": 5, "available": 0, "currency": "USD"}
+    assert (await crowd.results(pid))[0]["status"] == "completed"
+    assert await approve(crowd) == 0
+    assert (await me(crowd, ann))["balance"] == {"pending": 5, "available": 0, "currency": "USD"}
+    crowd.clock.advance(3601)
+    assert await approve(crowd) == 3  # agreeing or not: a reward is owed for the work
+    for worker in (ann, cid):
+        assert (await me(crowd, worker))["balance"] == {"pending": 0, "available": 5, "currency": "USD"}
     await audit(crowd)
 
 
@@ -89,16 +102,20 @@ async def test_rewards_approve_themselves_after_the_review_period(crowd: Crowd) 
 
 
 async def test_bonuses_follow_agreement_and_reliability(crowd: Crowd) -> None:
-    pid = (await crowd.new_project(reward=5, bonus=10, min_overlap=2, max_overlap=2))["id"]
+    pid = (await crowd.new_project(reward=5, bonus=10, min_overlap=3, max_overlap=3, review_seconds=60))["id"]
     await crowd.submit(pid, 1)
-    ann, ben = await crowd.new_workers("ann", "ben")
+    ann, ben, cid = await crowd.new_workers("ann", "ben", "cid")
     await answer_next(crowd, ann, pid, "cat")
     await answer_next(crowd, ben, pid, "cat")
+    await answer_next(crowd, cid, pid, "dog")
+    crowd.clock.advance(61)
+    assert await approve(crowd) == 3  # with the approvals, the bonuses of those who agree
+    assert (await me(crowd, cid))["balance"] == {"pending": 0, "available": 5, "currency": "USD"}
     # No fit yet: reliability is taken as 0.7, so the bonus is 7 each.
     for worker in (ann, ben):
         assert (await me(crowd, worker))["balance"] == {"pending": 0, "available": 12, "currency": "USD"}
     spend = await crowd.ok("GET", f"/api/v1/projects/{pid}/spend", crowd.operator)
-    assert (spend["posted"], spend["bonuses"], spend["approved"]) == (24, 14, 10)
+    assert (spend["posted"], spend["bonuses"], spend["approved"]) == (29, 14, 15)
     await audit(crowd)
 
 
@@ -189,12 +206,13 @@ async def test_the_spend_report_forecasts_the_cost_to_finish(crowd: Crowd) -> No
 
 
 async def test_a_payout_run_moves_available_money_out_once(crowd: Crowd) -> None:
-    pid = (await crowd.new_project(reward=5, min_overlap=1, max_overlap=1))["id"]
+    pid = (await crowd.new_project(reward=5, min_overlap=1, max_overlap=1, review_seconds=0))["id"]
     await crowd.submit(pid, 3)
     ann, ben = await crowd.new_workers("ann", "ben")
     await answer_next(crowd, ann, pid)
     await answer_next(crowd, ann, pid)
     await answer_next(crowd, ben, pid)
+    assert await approve(crowd) == 3
     run = await crowd.ok("POST", "/api/v1/payouts", crowd.operator, {"currency": "USD", "minimum": 6})
     assert (run["workers"], run["total"]) == (1, 10)
     export = await crowd.call("GET", f"/api/v1/payouts/{run['id']}", crowd.operator)
@@ -241,16 +259,17 @@ async def test_gold_answers_are_paid_like_any_other(crowd: Crowd) -> None:
 
 
 async def test_operators_see_what_each_worker_earned_in_each_project(crowd: Crowd) -> None:
-    paid = (await crowd.new_project(reward=5, min_overlap=1, max_overlap=1))["id"]
+    paid = (await crowd.new_project(reward=5, min_overlap=1, max_overlap=1, review_seconds=0))["id"]
     other = (await crowd.new_project(reward=7, min_overlap=3))["id"]
     unpaid = (await crowd.new_project(min_overlap=3))["id"]
     for pid in (paid, other, unpaid):
         await crowd.submit(pid, 2)
     ann, ben = await crowd.new_workers("ann", "ben")
     for _ in range(2):
-        await answer_next(crowd, ann, paid)  # overlap 1: approved as each task completes
+        await answer_next(crowd, ann, paid)  # no review period: approved by the next run
     await answer_next(crowd, ann, other)  # still pending
     await answer_next(crowd, ben, unpaid)
+    assert await approve(crowd) == 2
 
     async def earnings(pid: str) -> dict[str, Any]:
         items = (await crowd.ok("GET", f"/api/v1/projects/{pid}/workers", crowd.operator))["items"]

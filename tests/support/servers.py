@@ -35,6 +35,7 @@ def free_port() -> int:
 class ServerProcess:
     env: Mapping[str, str]
     port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=lambda: _new_log())
 
@@ -42,12 +43,22 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
     async def start(self, timeout: float = 30) -> None:
         self.spawn()
         await self.wait_ready(timeout)
 
     def spawn(self) -> None:
-        env = {**os.environ, **self.env, "CROWD_PORT": str(self.port), "CROWD_HOST": "127.0.0.1"}
+        env = {
+            **os.environ,
+            **self.env,
+            "CROWD_PORT": str(self.port),
+            "CROWD_HOST": "127.0.0.1",
+            "CROWD_METRICS_PORT": str(self.metrics_port),
+        }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "crowd", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
@@ -100,6 +111,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         "CROWD_REDIS_PREFIX": settings.redis_prefix,
         "CROWD_WORKER_RATE_LIMIT": "0",
         "CROWD_KEY_RATE_LIMIT": "0",
+        "CROWD_AUTH_FAILURE_LIMIT": "0",
         "CROWD_LOG_LEVEL": "WARNING",
     }
     return {**env, **extra}

@@ -4,9 +4,10 @@ import asyncio
 
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from crowd.db.engine import _translate_outage, is_unique_violation, sqlstate
-from crowd.errors import DatabaseUnavailable
+from crowd.errors import DatabaseBusy, DatabaseUnavailable
 
 
 class DriverError(Exception):
@@ -27,6 +28,16 @@ def test_an_unreachable_or_exhausted_database_is_a_503(code: str) -> None:
 
     with pytest.raises(DatabaseUnavailable):
         asyncio.run(fail())
+
+
+def test_a_pool_with_no_connection_free_in_time_is_a_busy_503() -> None:
+    async def fail() -> None:
+        async with _translate_outage():
+            raise PoolTimeout("QueuePool limit of size 20 overflow 0 reached, connection timed out, timeout 5.00")
+
+    with pytest.raises(DatabaseBusy) as caught:
+        asyncio.run(fail())
+    assert caught.value.status == 503
 
 
 @pytest.mark.parametrize("code", ["23505", "42P01", None])

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crowd.api.http import nesting, too_deep
+from crowd.api.bodies import nesting, too_deep
 
 TRICKY_STRINGS = ["", "[", "]]]", "{[", '"', '\\"', "\\", "\\\\", '\\\\"]', 'a\\\\\\"b', "}\n{", "é[ü"]
 
