@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(5.0, ge=0)
     """How long a process trusts a key or token it has looked up (0: not at
     all). A revoked key or a blocked worker is refused within this time."""
-    worker_rate_limit: int = Field(50, ge=0)
+    worker_rate_limit: int = Field(10, ge=0)
     """Requests per second per worker token; 0 disables."""
     key_rate_limit: int = Field(200, ge=0)
     """Requests per second per API key; 0 disables."""
