@@ -170,6 +170,7 @@ class DawidSkene:
     confusions_: FloatArray
     priors_: FloatArray
     newcomer_: FloatArray
+    strength_: float
     n_iter_: int
     log_likelihood_: list[float]
     converged_: bool
@@ -179,15 +180,17 @@ class DawidSkene:
         max_iter: int = 100,
         tol: float = 1e-5,
         alpha: float = 0.1,
-        shrinkage: float = 8.0,
+        shrinkage: float | None = None,
         alpha_prior: float = 1.0,
         *,
         skill_precision: float = 0.5,
         accelerate: bool = True,
         posterior_tol: float = 1e-3,
     ) -> None:
-        if max_iter < 1 or alpha <= 0 or shrinkage < 0 or alpha_prior < 0 or not skill_precision > 0:
-            raise ValueError("need max_iter >= 1, alpha > 0, shrinkage >= 0, alpha_prior >= 0, skill_precision > 0")
+        if max_iter < 1 or alpha <= 0 or (shrinkage is not None and shrinkage < 0):
+            raise ValueError("need max_iter >= 1, alpha > 0, shrinkage None (learned) or >= 0")
+        if alpha_prior < 0 or not skill_precision > 0:
+            raise ValueError("need alpha_prior >= 0, skill_precision > 0")
         self.max_iter = max_iter
         self.tol = tol
         self.posterior_tol = posterior_tol
@@ -231,7 +234,9 @@ class DawidSkene:
         """
         votes = answers.majority()
         counts = answers.soft_counts(votes)
-        step = EMStep.of(answers, self.smoothing.prior_for(confusion_counts(counts, answers.layout)))
+        prior = self.smoothing.prior_for(confusion_counts(counts, answers.layout))
+        self.strength_ = prior.strength
+        step = EMStep.of(answers, prior)
         first = step(votes, counts) if init is None else step(warm_start(answers, init))
         return step, first
 

@@ -35,11 +35,13 @@ one as a cold start.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from crowd.consensus.encoding import FloatArray
+from crowd.consensus.special import digamma, trigamma
 
 NEWTON_STEPS = 30
 """At most this many Newton steps for the skills."""
@@ -47,6 +49,12 @@ NEWTON_TOLERANCE = 1e-6
 """The skills stop once no Newton step moves one by more than this (the error left is then ~1e-12)."""
 MAX_SKILL = 12.0
 """Log-odds bound on ``δ`` and on the crowd's diagonal, so ``σ`` never rounds to exactly 0 or 1."""
+STRENGTH_MEDIAN = 8.0
+"""Median of the strength's log-normal hyperprior: the fixed strength of the versions before it was learned."""
+STRENGTH_SPREAD = 1.0
+"""Standard deviation of ``log s`` under the hyperprior: weak, the data decide (a factor e either way is 1 sd)."""
+STRENGTH_BOUNDS = (0.01, 1e6)
+"""The learned strength stays inside these: from next to no pooling to a worker that is their centre."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class DirichletPrior:
     confusion: FloatArray
     population: FloatArray
     classes: float
+    strength: float = 0.0
 
     def newcomer(self) -> FloatArray:
         """The M-step of a worker without answers: ``population`` normalised by row."""
@@ -83,21 +92,90 @@ class Smoothing:
     """
 
     alpha: float
-    shrinkage: float
+    shrinkage: float | None
     alpha_prior: float
     skill_precision: float = 0.5
 
     def prior_for(self, counts: FloatArray) -> DirichletPrior:
-        """Pseudo-counts for majority-vote soft counts ``N_w[k, l]`` (workers × K × K)."""
+        """Pseudo-counts for majority-vote soft counts ``N_w[k, l]`` (workers × K × K).
+
+        ``shrinkage`` ``None``: the strength is learned from the counts
+        (:func:`learned_strength`).
+        """
         pooled = counts.sum(axis=0) + self.alpha
         population = pooled / pooled.sum(axis=1, keepdims=True)
         skills = skill_offsets(counts, population, self.skill_precision)
         centres = skill_centres(population, skills)
+        strength = learned_strength(counts, centres, self.alpha) if self.shrinkage is None else self.shrinkage
         return DirichletPrior(
-            confusion=self.alpha + self.shrinkage * centres,
-            population=self.alpha + self.shrinkage * population,
+            confusion=self.alpha + strength * centres,
+            population=self.alpha + strength * population,
             classes=self.alpha_prior,
+            strength=strength,
         )
+
+
+def learned_strength(
+    counts: FloatArray,
+    centres: FloatArray,
+    alpha: float,
+    median: float = STRENGTH_MEDIAN,
+    spread: float = STRENGTH_SPREAD,
+) -> float:
+    """The strength ``s`` of the prior ``C_w[k, :] ~ Dirichlet(alpha + s · M_w[k, :])``, learned from the crowd.
+
+    Empirical Bayes (type-II maximum a posteriori): ``s`` maximises the
+    Dirichlet-multinomial marginal likelihood of every worker's counts
+    ``N_w[k, :]`` (their confusion matrices integrated out) plus a weak
+    log-normal hyperprior (median :data:`STRENGTH_MEDIAN`, ``log s`` with
+    standard deviation :data:`STRENGTH_SPREAD`)::
+
+        L(s) = Σ_wk [log Γ(A_wk) - log Γ(A_wk + n_wk) + Σ_l (log Γ(a_wkl + N_wkl) - log Γ(a_wkl))]
+               - (log s - log median)² / (2 spread²),        a = alpha + s M,  A = Σ_l a
+
+    Workers who stray from their centres no more than sampling noise explains
+    make ``s`` large (they borrow the crowd's strength: one-coin-like, pooled
+    behaviour); workers whose own confusions differ make it small (full
+    matrices). Newton's method on ``u = log s`` with the digamma and trigamma
+    derivatives; a cell without answers adds nothing to the sums over cells.
+    """
+    rows = counts.sum(axis=2)
+    if counts.shape[-1] < 2 or not rows.any():
+        return median
+    answered = rows > 0
+    n = rows[answered]
+    cells = counts[answered]
+    seen = cells > 0
+    shares, cell_counts = centres[answered][seen], cells[seen]
+    row_alpha = alpha * counts.shape[-1]
+    target, u = math.log(median), math.log(median)
+    low, high = (math.log(bound) for bound in STRENGTH_BOUNDS)
+    for _ in range(NEWTON_STEPS):
+        s = math.exp(u)
+        first, second = _marginal_slopes(alpha + s * shares, cell_counts, row_alpha + s, n, shares)
+        gradient = s * first - (u - target) / spread**2
+        curvature = s * first + s * s * second - 1.0 / spread**2
+        move = gradient / curvature if curvature < 0 else -math.copysign(1.0, gradient)
+        move = min(max(move, -2.0), 2.0)
+        u = min(max(u - move, low), high)
+        if abs(move) <= NEWTON_TOLERANCE:
+            break
+    return math.exp(u)
+
+
+def _marginal_slopes(
+    a: FloatArray, cell_counts: FloatArray, row_total: float, n: FloatArray, shares: FloatArray
+) -> tuple[float, float]:
+    """``dL/ds`` and ``d²L/ds²`` of the marginal likelihood (hyperprior aside); ``dA/ds = 1``, ``da/ds = M``.
+
+    Sums by einsum, not ``@``: a BLAS dot may wake its threads (ms on a busy machine).
+    """
+    whole = np.array([row_total])
+    first = len(n) * float(digamma(whole)[0]) - float(digamma(row_total + n).sum())
+    first += float(np.einsum("i,i->", shares, digamma(a + cell_counts) - digamma(a)))
+    second = len(n) * float(trigamma(whole)[0]) - float(trigamma(row_total + n).sum())
+    second += float(np.einsum("i,i->", np.square(shares), trigamma(a + cell_counts) - trigamma(a)))
+    return first, second
 
 
 def crowd_log_odds(population: FloatArray) -> FloatArray:
