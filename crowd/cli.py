@@ -1,5 +1,10 @@
 """The ``crowd`` command line. Settings come from the environment
-(``CROWD_`` prefix) and are read here, once."""
+(``CROWD_`` prefix) and are read here, once.
+
+``crowd aggregate`` is the consensus engine alone: it builds its own parser
+and never imports the server (aiohttp, SQLAlchemy, pydantic take seconds to
+import on a busy machine); the server's commands import it when they run.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,20 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 import crowd.aggregate as aggregate
-import crowd.simulate as simulate
-from crowd.app import create_app
-from crowd.clock import SystemClock
-from crowd.config import Settings
-from crowd.db.engine import create_database
-from crowd.db.migrate import upgrade
-from crowd.eventloop import LoopUnavailable, name_of, new_event_loop
-from crowd.identity import service as identity
-from crowd.identity.tokens import Role
-from crowd.logs import configure_logging
+
+if TYPE_CHECKING:
+    from crowd.config import Settings
 
 log = logging.getLogger("crowd")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["aggregate"]:
+        return _aggregate(arguments[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -36,7 +36,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+def _aggregate(argv: Sequence[str]) -> int:
+    """``crowd aggregate`` on its own parser, the same one ``crowd --help`` lists."""
+    commands = argparse.ArgumentParser(prog="crowd").add_subparsers()
+    parser = _add_aggregate(commands)
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
 def _parser() -> argparse.ArgumentParser:
+    from crowd.identity.tokens import Role
+
     parser = argparse.ArgumentParser(prog="crowd", description="Crowdsourcing task distribution server.")
     commands = parser.add_subparsers(title="commands")
 
@@ -71,25 +82,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_aggregate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_aggregate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = commands.add_parser("aggregate", help="consensus labels from an answers CSV, no server needed")
     aggregate.add_arguments(parser)
     parser.set_defaults(run=aggregate.run)
+    return parser
 
 
 def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    import crowd.simulate as simulate
+
     parser = commands.add_parser("simulate", help="a simulated crowd against a running server")
     simulate.add_arguments(parser)
     parser.set_defaults(run=simulate.run)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from crowd.config import Settings
+
     settings = Settings()
     overrides = {name: getattr(args, name) for name in ("host", "port") if getattr(args, name, None) is not None}
     return settings.model_copy(update=overrides)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from crowd.logs import configure_logging
+
     settings = _settings(args)
     configure_logging(settings.log_level)
     if settings.is_sqlite:
@@ -101,6 +119,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain: stop accepting, let requests
     in flight finish (up to the shutdown timeout), close resources."""
+    from aiohttp import web
+
+    from crowd.app import create_app
+    from crowd.eventloop import LoopUnavailable, name_of, new_event_loop
+
     try:
         loop = new_event_loop(settings.event_loop)
     except LoopUnavailable as exc:
@@ -118,7 +141,9 @@ def _run(settings: Settings) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from crowd.config import Settings
     from crowd.demo import reset_database, seed
+    from crowd.logs import configure_logging
 
     settings = Settings().model_copy(
         update={
@@ -137,6 +162,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from crowd.config import Settings
+    from crowd.logs import configure_logging
+
     settings = Settings()
     configure_logging(settings.log_level)
     asyncio.run(_upgrade(settings))
@@ -145,6 +173,9 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 async def _upgrade(settings: Settings) -> None:
+    from crowd.db.engine import create_database
+    from crowd.db.migrate import upgrade
+
     db = create_database(settings)
     try:
         await upgrade(db)
@@ -153,6 +184,12 @@ async def _upgrade(settings: Settings) -> None:
 
 
 def _create_key(args: argparse.Namespace) -> int:
+    from crowd.clock import SystemClock
+    from crowd.config import Settings
+    from crowd.db.engine import create_database
+    from crowd.identity import service as identity
+    from crowd.identity.tokens import Role
+
     async def create() -> str:
         db = create_database(Settings())
         try:
@@ -168,6 +205,11 @@ def _create_key(args: argparse.Namespace) -> int:
 
 
 def _create_worker(args: argparse.Namespace) -> int:
+    from crowd.clock import SystemClock
+    from crowd.config import Settings
+    from crowd.db.engine import create_database
+    from crowd.identity import service as identity
+
     async def create() -> str:
         db = create_database(Settings())
         try:
