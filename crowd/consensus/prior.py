@@ -36,12 +36,13 @@ one as a cold start.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from crowd.consensus.encoding import FloatArray
-from crowd.consensus.special import digamma, trigamma
+from crowd.consensus.special import digamma_gap
 
 NEWTON_STEPS = 30
 """At most this many Newton steps for the skills."""
@@ -53,6 +54,8 @@ STRENGTH_MEDIAN = 8.0
 """Median of the strength's log-normal hyperprior: the fixed strength of the versions before it was learned."""
 STRENGTH_SPREAD = 1.0
 """Standard deviation of ``log s`` under the hyperprior: weak, the data decide (a factor e either way is 1 sd)."""
+STRENGTH_TOLERANCE = 1e-4
+"""The learned strength stops once a step moves ``log s`` by less than this (0.01% of ``s``)."""
 STRENGTH_BOUNDS = (0.01, 1e6)
 """The learned strength stays inside these: from next to no pooling to a worker that is their centre."""
 
@@ -136,46 +139,70 @@ def learned_strength(
     Workers who stray from their centres no more than sampling noise explains
     make ``s`` large (they borrow the crowd's strength: one-coin-like, pooled
     behaviour); workers whose own confusions differ make it small (full
-    matrices). Newton's method on ``u = log s`` with the digamma and trigamma
-    derivatives; a cell without answers adds nothing to the sums over cells.
+    matrices). The root of ``dL/d log s`` (digamma differences) by a
+    bracketing secant (:func:`_root`); a cell without answers adds nothing.
     """
     rows = counts.sum(axis=2)
     if counts.shape[-1] < 2 or not rows.any():
         return median
     answered = rows > 0
-    n = rows[answered]
     cells = counts[answered]
     seen = cells > 0
-    shares, cell_counts = centres[answered][seen], cells[seen]
-    row_alpha = alpha * counts.shape[-1]
-    target, u = math.log(median), math.log(median)
-    low, high = (math.log(bound) for bound in STRENGTH_BOUNDS)
-    for _ in range(NEWTON_STEPS):
+    slope = _StrengthSlope(centres[answered][seen], cells[seen], rows[answered], alpha, counts.shape[-1])
+    target = math.log(median)
+    return math.exp(_root(lambda u: slope(u) - (u - target) / spread**2, target))
+
+
+@dataclass(frozen=True)
+class _StrengthSlope:
+    """``dL/du`` of the marginal likelihood (hyperprior aside) at ``u = log s``: ``s · dL/ds``, where
+    ``dA/ds = 1`` and ``da/ds = M``. Only cells with answers enter the sum over cells."""
+
+    shares: FloatArray
+    cell_counts: FloatArray
+    row_counts: FloatArray
+    alpha: float
+    n_classes: int
+
+    def __call__(self, u: float) -> float:
         s = math.exp(u)
-        first, second = _marginal_slopes(alpha + s * shares, cell_counts, row_alpha + s, n, shares)
-        gradient = s * first - (u - target) / spread**2
-        curvature = s * first + s * s * second - 1.0 / spread**2
-        move = gradient / curvature if curvature < 0 else -math.copysign(1.0, gradient)
-        move = min(max(move, -2.0), 2.0)
-        u = min(max(u - move, low), high)
-        if abs(move) <= NEWTON_TOLERANCE:
-            break
-    return math.exp(u)
+        cells = digamma_gap(self.alpha + s * self.shares, self.cell_counts)
+        first = float(np.einsum("i,i->", self.shares, cells))  # einsum, not @: a BLAS dot may wake its threads
+        first -= float(digamma_gap(self.alpha * self.n_classes + s, self.row_counts).sum())
+        return s * first
 
 
-def _marginal_slopes(
-    a: FloatArray, cell_counts: FloatArray, row_total: float, n: FloatArray, shares: FloatArray
-) -> tuple[float, float]:
-    """``dL/ds`` and ``d²L/ds²`` of the marginal likelihood (hyperprior aside); ``dA/ds = 1``, ``da/ds = M``.
+def _root(slope: Callable[[float], float], start: float) -> float:
+    """Where ``slope`` (decreasing through its root) crosses 0, between the bounds of :data:`STRENGTH_BOUNDS`.
 
-    Sums by einsum, not ``@``: a BLAS dot may wake its threads (ms on a busy machine).
+    Steps of growing length from ``start`` find a sign change, then the
+    Illinois variant of regula falsi closes in (superlinear, never leaves the
+    bracket); no second derivative is needed, which would cost as much again.
     """
-    whole = np.array([row_total])
-    first = len(n) * float(digamma(whole)[0]) - float(digamma(row_total + n).sum())
-    first += float(np.einsum("i,i->", shares, digamma(a + cell_counts) - digamma(a)))
-    second = len(n) * float(trigamma(whole)[0]) - float(trigamma(row_total + n).sum())
-    second += float(np.einsum("i,i->", np.square(shares), trigamma(a + cell_counts) - trigamma(a)))
-    return first, second
+    low, high = (math.log(bound) for bound in STRENGTH_BOUNDS)
+    left, left_slope = start, slope(start)
+    if left_slope == 0.0:
+        return start
+    step = 0.5 if left_slope > 0 else -0.5
+    right = min(max(left + step, low), high)
+    right_slope = slope(right)
+    while (right_slope > 0) == (left_slope > 0):
+        if right in (low, high):
+            return right
+        left, left_slope, step = right, right_slope, step * 2
+        right = min(max(right + step, low), high)
+        right_slope = slope(right)
+    for _ in range(NEWTON_STEPS * 2):
+        guess = right - right_slope * (right - left) / (right_slope - left_slope)
+        guess_slope = slope(guess)
+        if abs(guess - right) <= STRENGTH_TOLERANCE or guess_slope == 0.0:
+            return guess
+        if (guess_slope > 0) == (right_slope > 0):
+            left_slope /= 2.0
+        else:
+            left, left_slope = right, right_slope
+        right, right_slope = guess, guess_slope
+    return right
 
 
 def crowd_log_odds(population: FloatArray) -> FloatArray:
