@@ -180,7 +180,7 @@ class DawidSkene:
         max_iter: int = 100,
         tol: float = 1e-5,
         alpha: float = 0.1,
-        shrinkage: float | None = None,
+        shrinkage: float | None = 8.0,
         alpha_prior: float = 1.0,
         *,
         skill_precision: float = 0.5,

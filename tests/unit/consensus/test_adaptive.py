@@ -1,4 +1,4 @@
-"""The default Dawid-Skene adapts its prior to the crowd: the strength is learned (empirical Bayes).
+"""Dawid-Skene with a learned prior strength (``shrinkage=None``, empirical Bayes) adapts to the crowd.
 
 Hand-checkable toys for the learned strength, the two kinds of crowd it must
 tell apart, agreement with the fixed-strength model (the previous default)
@@ -19,7 +19,11 @@ from crowd.consensus.online import UNKNOWN_WORKER, OnlineModel
 from crowd.consensus.prior import STRENGTH_MEDIAN, STRENGTH_SPREAD, Smoothing, learned_strength
 
 PREVIOUS_DEFAULT = 8.0
-"""The fixed strength (``shrinkage``) of the model before the strength was learned."""
+"""The fixed strength (``shrinkage``) of the default model."""
+
+
+def learned() -> DawidSkene:
+    return DawidSkene(shrinkage=None)
 
 
 def log_marginal(counts: np.ndarray, centres: np.ndarray, alpha: float, s: float) -> float:
@@ -115,7 +119,7 @@ def test_a_sparse_one_coin_crowd_borrows_strength() -> None:
     # 600 workers answering 5 tasks each: each worker's own matrix is mostly noise.
     rng = np.random.default_rng(3)
     tasks, workers, labels, truth = one_coin_answers(rng, n_tasks=600, n_workers=600, per_task=5)
-    adaptive = DawidSkene().fit(tasks, workers, labels)
+    adaptive = learned().fit(tasks, workers, labels)
     nearly_unpooled = DawidSkene(shrinkage=0.5).fit(tasks, workers, labels)
     majority = MajorityVote().fit(tasks, workers, labels)
     assert adaptive.strength_ > PREVIOUS_DEFAULT
@@ -134,7 +138,7 @@ def test_a_crowd_of_distinct_biases_keeps_full_matrices() -> None:
         kinds[k, k, k], kinds[k, k, (k + 1) % 3] = 0.35, 0.6
     confusions = kinds[np.arange(30) % 3]
     tasks, workers, labels, truth = confusion_answers(rng, confusions, n_tasks=2000, per_task=6)
-    adaptive = DawidSkene().fit(tasks, workers, labels)
+    adaptive = learned().fit(tasks, workers, labels)
     pooled = DawidSkene(shrinkage=200.0).fit(tasks, workers, labels)
     assert adaptive.strength_ < PREVIOUS_DEFAULT
     assert np.mean(adaptive.predict() == truth) > np.mean(pooled.predict() == truth)
@@ -145,7 +149,7 @@ def test_agrees_with_the_fixed_strength_model_where_every_worker_answers_a_lot()
     rng = np.random.default_rng(8)
     confusions = np.array([rng.dirichlet(np.full(3, 2.0) + 12.0 * np.eye(3)[k]) for _ in range(20) for k in range(3)])
     tasks, workers, labels, _ = confusion_answers(rng, confusions.reshape(20, 3, 3), n_tasks=4000, per_task=9)
-    adaptive = DawidSkene().fit(tasks, workers, labels)
+    adaptive = learned().fit(tasks, workers, labels)
     previous = DawidSkene(shrinkage=PREVIOUS_DEFAULT).fit(tasks, workers, labels)
     assert np.mean(adaptive.predict() == previous.predict()) >= 0.995
     # The priors differ (learned strength ~64 against 8 pseudo-answers a row) by O(s / n) on ~600 answers a row.
@@ -159,8 +163,8 @@ def test_is_deterministic_and_keeps_gold_clamped() -> None:
     rng = np.random.default_rng(2)
     tasks, workers, labels, truth = one_coin_answers(rng, n_tasks=300, n_workers=40, per_task=4)
     gold = {task: int((truth[task] + 1) % 3) for task in range(0, 300, 10)}  # gold that contradicts the crowd
-    first = DawidSkene().fit(tasks, workers, labels, gold=gold)
-    again = DawidSkene().fit(tasks[::-1], workers[::-1], labels[::-1], gold=gold)
+    first = learned().fit(tasks, workers, labels, gold=gold)
+    again = learned().fit(tasks[::-1], workers[::-1], labels[::-1], gold=gold)
     np.testing.assert_array_equal(first.posteriors_, again.posteriors_)
     assert first.strength_ == again.strength_
     for task, label in gold.items():
@@ -173,7 +177,7 @@ def test_is_deterministic_and_keeps_gold_clamped() -> None:
 def test_online_step_with_the_fitted_model_reproduces_the_refit() -> None:
     rng = np.random.default_rng(6)
     tasks, workers, labels, _ = one_coin_answers(rng, n_tasks=200, n_workers=60, per_task=4)
-    model = DawidSkene().fit(tasks, workers, labels)
+    model = learned().fit(tasks, workers, labels)
     online = OnlineModel.of(model.params_)
     for task in range(200):
         mine = tasks == task
@@ -183,7 +187,7 @@ def test_online_step_with_the_fitted_model_reproduces_the_refit() -> None:
 def test_a_newcomer_is_scored_with_the_learned_population_prior() -> None:
     rng = np.random.default_rng(9)
     tasks, workers, labels, _ = one_coin_answers(rng, n_tasks=300, n_workers=50, per_task=4)
-    model = DawidSkene().fit(tasks, workers, labels)
+    model = learned().fit(tasks, workers, labels)
     layout = AnswerLayout.of(answer_arrays(tasks, workers, labels))
     start = majority_posteriors(answer_arrays(tasks, workers, labels), Gold.from_mapping(None, 300, 3))
     prior = Smoothing(0.1, model.strength_, 1.0).prior_for(soft_confusion_counts(layout, start))
@@ -193,7 +197,7 @@ def test_a_newcomer_is_scored_with_the_learned_population_prior() -> None:
     expected = model.priors_ * model.newcomer_[:, 1]
     np.testing.assert_allclose(stranger, expected / expected.sum(), rtol=1e-12)
     # The refit with the newcomer's answers starts them from that matrix, and stays a proper fit.
-    refit = DawidSkene().fit(
+    refit = learned().fit(
         np.append(tasks, [0, 1]), np.append(workers, [50, 50]), np.append(labels, [1, 1]), init=model.params_
     )
     assert refit.confusions_.shape == (51, 3, 3)
