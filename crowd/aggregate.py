@@ -252,7 +252,8 @@ def read_answers(path: str, gold_labels: Sequence[str], progress: Progress) -> E
     if table is None:
         table = _python_table(path, ANSWER_COLUMNS)
     progress.stage(f"encoding {table.num_rows:,} answers")
-    encoded = encode_columns(*(table.column(name) for name in ANSWER_COLUMNS), extra_classes=gold_labels)
+    tasks, workers, labels = (table.column(name) for name in ANSWER_COLUMNS)
+    encoded = encode_columns(tasks, workers, labels, extra_classes=gold_labels)
     del table  # the strings: only the distinct ids are kept
     if any(_has_blank(ids) for ids in (encoded.task_ids, encoded.worker_ids)) or "" in encoded.classes:
         _python_table(path, ANSWER_COLUMNS)  # raises, with the line

@@ -1,5 +1,9 @@
 r"""Empirical-Bayes Dirichlet priors for Dawid-Skene: each worker shrinks toward the crowd, at their own skill.
 
+The strength ``shrinkage`` is fixed (8 by default) or learned from the
+crowd (:func:`learned_strength`: the Dirichlet-multinomial marginal
+likelihood of every worker's counts around their centre).
+
 Every row ``k`` of worker ``w``'s confusion matrix gets ``a_w[k, l]``
 pseudo-answers (the MAP M-step adds them to the soft counts)::
 
