@@ -1,5 +1,10 @@
 """The ``crowd`` command line. Settings come from the environment
-(``CROWD_`` prefix) and are read here, once."""
+(``CROWD_`` prefix) and are read here, once.
+
+``crowd aggregate`` is the consensus engine alone: it builds its own parser
+and never imports the server (aiohttp, SQLAlchemy, pydantic take seconds to
+import on a busy machine); the server's commands import it when they run.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +14,21 @@ import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 import crowd.aggregate as aggregate
-import crowd.simulate as simulate
-from crowd.app import create_app, metrics_listener
-from crowd.assignment.service import Engine
-from crowd.broker import InProcessBroker
-from crowd.clock import SystemClock
-from crowd.config import Settings
-from crowd.db.engine import Database, create_database
-from crowd.db.migrate import upgrade
-from crowd.errors import NotFound
-from crowd.eventloop import LoopUnavailable, name_of, new_event_loop
-from crowd.identity import service as identity
-from crowd.identity.tokens import Role
-from crowd.logs import configure_logging
-from crowd.workforce import service as workforce
+
+if TYPE_CHECKING:
+    from crowd.config import Settings
+    from crowd.db.engine import Database
 
 log = logging.getLogger("crowd")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["aggregate"]:
+        return _aggregate(arguments[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -41,7 +38,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+def _aggregate(argv: Sequence[str]) -> int:
+    """``crowd aggregate`` on its own parser, the same one ``crowd --help`` lists."""
+    commands = argparse.ArgumentParser(prog="crowd").add_subparsers()
+    parser = _add_aggregate(commands)
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
 def _parser() -> argparse.ArgumentParser:
+    from crowd.identity.tokens import Role
+
     parser = argparse.ArgumentParser(prog="crowd", description="Crowdsourcing task distribution server.")
     commands = parser.add_subparsers(title="commands")
 
@@ -93,25 +101,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_aggregate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_aggregate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = commands.add_parser("aggregate", help="consensus labels from an answers CSV, no server needed")
     aggregate.add_arguments(parser)
     parser.set_defaults(run=aggregate.run)
+    return parser
 
 
 def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    import crowd.simulate as simulate
+
     parser = commands.add_parser("simulate", help="a simulated crowd against a running server")
     simulate.add_arguments(parser)
     parser.set_defaults(run=simulate.run)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from crowd.config import Settings
+
     settings = Settings()
     overrides = {name: getattr(args, name) for name in ("host", "port") if getattr(args, name, None) is not None}
     return settings.model_copy(update=overrides)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from crowd.logs import configure_logging
+
     settings = _settings(args)
     configure_logging(settings.log_level)
     if settings.is_sqlite:
@@ -123,6 +138,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then drain: stop accepting, let requests
     in flight finish (up to the shutdown timeout), close resources."""
+    from aiohttp import web
+
+    from crowd.app import create_app, metrics_listener
+    from crowd.eventloop import LoopUnavailable, name_of, new_event_loop
+
     try:
         loop = new_event_loop(settings.event_loop)
     except LoopUnavailable as exc:
@@ -148,7 +168,9 @@ def _run(settings: Settings) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from crowd.config import Settings
     from crowd.demo import reset_database, seed
+    from crowd.logs import configure_logging
 
     settings = Settings().model_copy(
         update={
@@ -167,6 +189,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from crowd.config import Settings
+    from crowd.logs import configure_logging
+
     settings = Settings()
     configure_logging(settings.log_level)
     asyncio.run(_upgrade(settings))
@@ -175,6 +200,9 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 async def _upgrade(settings: Settings) -> None:
+    from crowd.db.engine import create_database
+    from crowd.db.migrate import upgrade
+
     db = create_database(settings)
     try:
         await upgrade(db)
@@ -183,6 +211,12 @@ async def _upgrade(settings: Settings) -> None:
 
 
 def _create_key(args: argparse.Namespace) -> int:
+    from crowd.clock import SystemClock
+    from crowd.config import Settings
+    from crowd.db.engine import create_database
+    from crowd.identity import service as identity
+    from crowd.identity.tokens import Role
+
     async def create() -> str:
         db = create_database(Settings())
         try:
@@ -198,6 +232,11 @@ def _create_key(args: argparse.Namespace) -> int:
 
 
 def _create_worker(args: argparse.Namespace) -> int:
+    from crowd.clock import SystemClock
+    from crowd.config import Settings
+    from crowd.db.engine import create_database
+    from crowd.identity import service as identity
+
     async def create() -> str:
         db = create_database(Settings())
         try:
@@ -213,6 +252,11 @@ def _create_worker(args: argparse.Namespace) -> int:
 
 
 def _deactivate_worker(args: argparse.Namespace) -> int:
+    from crowd.assignment.service import Engine
+    from crowd.broker import InProcessBroker
+    from crowd.clock import SystemClock
+    from crowd.workforce import service as workforce
+
     async def deactivate(db: Database) -> str:
         # No broker here: the released slots wake no one, and waiting
         # workers find them when their long-polls time out (seconds).
@@ -224,6 +268,8 @@ def _deactivate_worker(args: argparse.Namespace) -> int:
 
 
 def _reactivate_worker(args: argparse.Namespace) -> int:
+    from crowd.workforce import service as workforce
+
     async def reactivate(db: Database) -> str:
         member = await workforce.reactivate_worker(db, None, args.id)
         return f"reactivated worker {args.id} ({member.worker.name})"
@@ -232,6 +278,8 @@ def _reactivate_worker(args: argparse.Namespace) -> int:
 
 
 def _list_keys(args: argparse.Namespace) -> int:
+    from crowd.identity import service as identity
+
     async def listing(db: Database) -> str:
         organization = None
         if args.organization is not None:
@@ -251,6 +299,9 @@ def _list_keys(args: argparse.Namespace) -> int:
 
 
 def _revoke_key(args: argparse.Namespace) -> int:
+    from crowd.clock import SystemClock
+    from crowd.identity import service as identity
+
     async def revoke(db: Database) -> str:
         key = await identity.revoke_api_key(db, SystemClock(), None, args.id)
         return f"revoked {key.role.value} key {key.id} ({key.name})"
@@ -262,6 +313,9 @@ def _admin(action: Callable[[Database], Awaitable[str]]) -> int:
     """Run an administrator's action on CROWD_DATABASE_URL (every
     organization's objects are in reach); 1 with the reason on stderr when
     the id names nothing."""
+    from crowd.config import Settings
+    from crowd.db.engine import create_database
+    from crowd.errors import NotFound
 
     async def run() -> str:
         db = create_database(Settings())

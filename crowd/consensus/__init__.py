@@ -4,7 +4,9 @@
 * :mod:`~crowd.consensus.majority` — (weighted) majority vote.
 * :mod:`~crowd.consensus.dawid_skene` — Dawid-Skene EM: the full fit.
 * :mod:`~crowd.consensus.prior` — its empirical-Bayes Dirichlet priors: each
-  worker shrinks toward the crowd's confusion matrix at their own skill.
+  worker shrinks toward the crowd's confusion matrix at their own skill, with
+  a fixed strength or one learned from the crowd
+  (:mod:`~crowd.consensus.special`: digamma for that).
 * :mod:`~crowd.consensus.acceleration` — SQUAREM extrapolation of EM, with a
   monotonicity safeguard.
 * :mod:`~crowd.consensus.online` — one task's posterior between fits, and

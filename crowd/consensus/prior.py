@@ -1,5 +1,9 @@
 r"""Empirical-Bayes Dirichlet priors for Dawid-Skene: each worker shrinks toward the crowd, at their own skill.
 
+The strength ``shrinkage`` is fixed (8 by default) or learned from the
+crowd (:func:`learned_strength`: the Dirichlet-multinomial marginal
+likelihood of every worker's counts around their centre).
+
 Every row ``k`` of worker ``w``'s confusion matrix gets ``a_w[k, l]``
 pseudo-answers (the MAP M-step adds them to the soft counts)::
 
@@ -35,11 +39,14 @@ one as a cold start.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from crowd.consensus.encoding import FloatArray
+from crowd.consensus.special import digamma_gap
 
 NEWTON_STEPS = 30
 """At most this many Newton steps for the skills."""
@@ -47,6 +54,14 @@ NEWTON_TOLERANCE = 1e-6
 """The skills stop once no Newton step moves one by more than this (the error left is then ~1e-12)."""
 MAX_SKILL = 12.0
 """Log-odds bound on ``δ`` and on the crowd's diagonal, so ``σ`` never rounds to exactly 0 or 1."""
+STRENGTH_MEDIAN = 8.0
+"""Median of the strength's log-normal hyperprior: the fixed strength of the versions before it was learned."""
+STRENGTH_SPREAD = 1.0
+"""Standard deviation of ``log s`` under the hyperprior: weak, the data decide (a factor e either way is 1 sd)."""
+STRENGTH_TOLERANCE = 1e-4
+"""The learned strength stops once a step moves ``log s`` by less than this (0.01% of ``s``)."""
+STRENGTH_BOUNDS = (0.01, 1e6)
+"""The learned strength stays inside these: from next to no pooling to a worker that is their centre."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,7 @@ class DirichletPrior:
     confusion: FloatArray
     population: FloatArray
     classes: float
+    strength: float = 0.0
 
     def newcomer(self) -> FloatArray:
         """The M-step of a worker without answers: ``population`` normalised by row."""
@@ -83,21 +99,114 @@ class Smoothing:
     """
 
     alpha: float
-    shrinkage: float
+    shrinkage: float | None
     alpha_prior: float
     skill_precision: float = 0.5
 
     def prior_for(self, counts: FloatArray) -> DirichletPrior:
-        """Pseudo-counts for majority-vote soft counts ``N_w[k, l]`` (workers × K × K)."""
+        """Pseudo-counts for majority-vote soft counts ``N_w[k, l]`` (workers × K × K).
+
+        ``shrinkage`` ``None``: the strength is learned from the counts
+        (:func:`learned_strength`).
+        """
         pooled = counts.sum(axis=0) + self.alpha
         population = pooled / pooled.sum(axis=1, keepdims=True)
         skills = skill_offsets(counts, population, self.skill_precision)
         centres = skill_centres(population, skills)
+        strength = learned_strength(counts, centres, self.alpha) if self.shrinkage is None else self.shrinkage
         return DirichletPrior(
-            confusion=self.alpha + self.shrinkage * centres,
-            population=self.alpha + self.shrinkage * population,
+            confusion=self.alpha + strength * centres,
+            population=self.alpha + strength * population,
             classes=self.alpha_prior,
+            strength=strength,
         )
+
+
+def learned_strength(
+    counts: FloatArray,
+    centres: FloatArray,
+    alpha: float,
+    median: float = STRENGTH_MEDIAN,
+    spread: float = STRENGTH_SPREAD,
+) -> float:
+    """The strength ``s`` of the prior ``C_w[k, :] ~ Dirichlet(alpha + s · M_w[k, :])``, learned from the crowd.
+
+    Empirical Bayes (type-II maximum a posteriori): ``s`` maximises the
+    Dirichlet-multinomial marginal likelihood of every worker's counts
+    ``N_w[k, :]`` (their confusion matrices integrated out) plus a weak
+    log-normal hyperprior (median :data:`STRENGTH_MEDIAN`, ``log s`` with
+    standard deviation :data:`STRENGTH_SPREAD`)::
+
+        L(s) = Σ_wk [log Γ(A_wk) - log Γ(A_wk + n_wk) + Σ_l (log Γ(a_wkl + N_wkl) - log Γ(a_wkl))]
+               - (log s - log median)² / (2 spread²),        a = alpha + s M,  A = Σ_l a
+
+    Workers who stray from their centres no more than sampling noise explains
+    make ``s`` large (they borrow the crowd's strength: one-coin-like, pooled
+    behaviour); workers whose own confusions differ make it small (full
+    matrices). The root of ``dL/d log s`` (digamma differences) by a
+    bracketing secant (:func:`_root`); a cell without answers adds nothing.
+    """
+    rows = counts.sum(axis=2)
+    if counts.shape[-1] < 2 or not rows.any():
+        return median
+    answered = rows > 0
+    cells = counts[answered]
+    seen = cells > 0
+    slope = _StrengthSlope(centres[answered][seen], cells[seen], rows[answered], alpha, counts.shape[-1])
+    target = math.log(median)
+    return math.exp(_root(lambda u: slope(u) - (u - target) / spread**2, target))
+
+
+@dataclass(frozen=True)
+class _StrengthSlope:
+    """``dL/du`` of the marginal likelihood (hyperprior aside) at ``u = log s``: ``s · dL/ds``, where
+    ``dA/ds = 1`` and ``da/ds = M``. Only cells with answers enter the sum over cells."""
+
+    shares: FloatArray
+    cell_counts: FloatArray
+    row_counts: FloatArray
+    alpha: float
+    n_classes: int
+
+    def __call__(self, u: float) -> float:
+        s = math.exp(u)
+        cells = digamma_gap(self.alpha + s * self.shares, self.cell_counts)
+        first = float(np.einsum("i,i->", self.shares, cells))  # einsum, not @: a BLAS dot may wake its threads
+        first -= float(digamma_gap(self.alpha * self.n_classes + s, self.row_counts).sum())
+        return s * first
+
+
+def _root(slope: Callable[[float], float], start: float) -> float:
+    """Where ``slope`` (decreasing through its root) crosses 0, between the bounds of :data:`STRENGTH_BOUNDS`.
+
+    Steps of growing length from ``start`` find a sign change, then the
+    Illinois variant of regula falsi closes in (superlinear, never leaves the
+    bracket); no second derivative is needed, which would cost as much again.
+    """
+    low, high = (math.log(bound) for bound in STRENGTH_BOUNDS)
+    left, left_slope = start, slope(start)
+    if left_slope == 0.0:
+        return start
+    step = 0.5 if left_slope > 0 else -0.5
+    right = min(max(left + step, low), high)
+    right_slope = slope(right)
+    while (right_slope > 0) == (left_slope > 0):
+        if right in (low, high):
+            return right
+        left, left_slope, step = right, right_slope, step * 2
+        right = min(max(right + step, low), high)
+        right_slope = slope(right)
+    for _ in range(NEWTON_STEPS * 2):
+        guess = right - right_slope * (right - left) / (right_slope - left_slope)
+        guess_slope = slope(guess)
+        if abs(guess - right) <= STRENGTH_TOLERANCE or guess_slope == 0.0:
+            return guess
+        if (guess_slope > 0) == (right_slope > 0):
+            left_slope /= 2.0
+        else:
+            left, left_slope = right, right_slope
+        right, right_slope = guess, guess_slope
+    return right
 
 
 def crowd_log_odds(population: FloatArray) -> FloatArray:

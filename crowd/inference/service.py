@@ -291,7 +291,8 @@ def _fit(inputs: _Inputs) -> _Fitted:
     gold_tasks = np.zeros(coded.codebook.n_tasks, dtype=bool)
     gold_tasks[list(gold)] = True
     real = ~gold_tasks[coded.tasks]
-    reliability = policy.reliability(model.params_, coded.workers, real, correct, seen)
+    answers = (coded.tasks, coded.workers, coded.labels)
+    reliability = policy.reliability(model.params_, model.posteriors_, answers, real, correct, seen)
     return _Fitted(model, coded.codebook.task_ids, workers, reliability)
 
 
