@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 import crowd.aggregate as aggregate
+import crowd.aggregate_kinds as aggregate_kinds
 import crowd.simulate as simulate
 from crowd.app import create_app
 from crowd.clock import SystemClock
@@ -74,7 +75,16 @@ def _parser() -> argparse.ArgumentParser:
 def _add_aggregate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("aggregate", help="consensus labels from an answers CSV, no server needed")
     aggregate.add_arguments(parser)
-    parser.set_defaults(run=aggregate.run)
+    aggregate_kinds.add_arguments(parser)
+    parser.set_defaults(run=_aggregate)
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    """Single choice goes to ``crowd.aggregate``; the other answer kinds to ``crowd.aggregate_kinds``."""
+    if args.kind == "choice":
+        result: int = aggregate.run(args)
+        return result
+    return aggregate_kinds.run(args)
 
 
 def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
