@@ -333,8 +333,8 @@ def read_pairwise(answers_path: str, gold_path: str | None = None) -> PairwiseAn
             columns, (task_index(task), worker_index(worker), item_index(left), item_index(right), outcome), strict=True
         ):
             column.append(value)
-    units, workers, left, right, outcomes = (np.array(column, dtype=np.intp) for column in columns)
-    comparisons = Comparisons.of(units, workers, left, right, outcomes)
+    coded = [np.array(column, dtype=np.intp) for column in columns]
+    comparisons = Comparisons.of(coded[0], coded[1], coded[2], coded[3], coded[4])
     gold = _pairwise_gold(gold_path, task_index.ids, item_index.ids, comparisons) if gold_path else {}
     return PairwiseAnswers(comparisons, task_index.names(), worker_index.names(), item_index.names(), gold)
 
