@@ -62,7 +62,7 @@ class PairwiseSettings:
 
     score_precision: float = 0.3
     engaged_mean: float = 0.7
-    engaged_strength: float = 10.0
+    engaged_strength: float = 4.0
     position_precision: float = 4.0
     crowd_position_precision: float = 1.0
     tie_precision: float = 0.25
