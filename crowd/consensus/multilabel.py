@@ -111,7 +111,7 @@ class MultiLabelOnline:
         rows = np.asarray(workers, dtype=np.intp)
         n_known = len(self.mark) - 1
         rows = np.where((rows >= 0) & (rows < n_known), rows, n_known)
-        marked = np.asarray(marks, dtype=bool).reshape(len(rows), -1)
+        marked = np.asarray(marks, dtype=bool).reshape(len(rows), len(self.prior))
         log_odds = self.prior + np.where(marked, self.mark[rows], self.skip[rows]).sum(axis=0)
         present: FloatArray = 1.0 / (1.0 + np.exp(-log_odds))
         return present
