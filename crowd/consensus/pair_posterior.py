@@ -35,13 +35,14 @@ import numpy as np
 import numpy.typing as npt
 
 from crowd.consensus.bradley_terry import PairwiseParams
-from crowd.consensus.comparisons import Comparisons
+from crowd.consensus.comparisons import Comparisons, two_way_units
 from crowd.consensus.davidson import Outcomes, answer_log_likelihood, answer_terms
 from crowd.consensus.encoding import FloatArray, IntArray
 
 GRID_NODES = 129
 GRID_HALF_WIDTH = 8.0
-NEWTON_STEPS = 16
+NEWTON_STEPS = 30
+MODE_TOLERANCE = 1e-11
 MAX_STEP = 2.0
 _GRID = np.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, GRID_NODES)
 _CELLS = 1 << 20
@@ -86,7 +87,10 @@ def _modes(answers: UnitAnswers, cavity: FloatArray, tie: float, spam_tie: float
         )
         gradient = np.bincount(answers.units, answers.sign * terms.slope, n) - precision * (d - mean)
         curvature = np.bincount(answers.units, terms.curvature, n) + precision
-        d = d + np.clip(gradient / curvature, -MAX_STEP, MAX_STEP)
+        step = np.clip(gradient / curvature, -MAX_STEP, MAX_STEP)
+        d = d + step
+        if np.abs(step).max(initial=0.0) < MODE_TOLERANCE:
+            break  # converged: a further step moves no mode by more than rounding (so one unit or all agree)
     return d, 1.0 / np.sqrt(curvature)
 
 
@@ -146,8 +150,6 @@ def _winner_masses(nodes: FloatArray, weights: FloatArray, spread: FloatArray, m
 
 def fitted_unit_answers(comparisons: Comparisons, params: PairwiseParams) -> UnitAnswers:
     """The answers of a fit's units, read with the fitted worker models."""
-    from crowd.consensus.comparisons import two_way_units
-
     c = comparisons
     bias = np.where(two_way_units(c), params.position_bias[c.workers], 0.0)
     return UnitAnswers(c.units, np.where(c.flipped, -1.0, 1.0), bias, c.outcomes, params.engaged[c.workers])
