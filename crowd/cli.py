@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import crowd.aggregate as aggregate
+import crowd.aggregate_kinds as aggregate_kinds
 
 if TYPE_CHECKING:
     from crowd.config import Settings
@@ -104,8 +105,17 @@ def _parser() -> argparse.ArgumentParser:
 def _add_aggregate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = commands.add_parser("aggregate", help="consensus labels from an answers CSV, no server needed")
     aggregate.add_arguments(parser)
-    parser.set_defaults(run=aggregate.run)
+    aggregate_kinds.add_arguments(parser)
+    parser.set_defaults(run=_aggregate_kind)
     return parser
+
+
+def _aggregate_kind(args: argparse.Namespace) -> int:
+    """Single choice goes to ``crowd.aggregate``; the other answer kinds to ``crowd.aggregate_kinds``."""
+    if args.kind == "choice":
+        result: int = aggregate.run(args)
+        return result
+    return aggregate_kinds.run(args)
 
 
 def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,6 +20,7 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -400,3 +401,134 @@ def _relative_entropy(p: FloatArray, m: FloatArray) -> float:
     """``Σ_k p_k log₂(p_k / m_k)`` over ``p_k > 0`` (where ``m_k ≥ p_k / 2 > 0``)."""
     support = p > 0
     return float(np.sum(p[support] * np.log2(p[support] / m[support])))
+
+
+# --- Krippendorff's alpha with a distance (the answer kinds beyond single choice) ----------
+#
+# Values are category indices (a distinct label set, a grade, a winner), as for the nominal
+# alpha above; the distance between two categories comes from a matrix δ (see
+# crowd.consensus.distances). With the coincidences o_ck of the nominal alpha and n_c = Σ_k o_ck,
+#
+#     α = 1 - D_o / D_e = 1 - (n - 1) · Σ_ck o_ck δ_ck / Σ_ck n_c n_k δ_ck
+#
+# (Krippendorff 2011). A fixed δ (nominal, interval, MASI, Jaccard) needs per task only m_u,
+# the task's share of Σ o δ and n_uc; Krippendorff's ordinal δ depends on the totals n_c, so
+# it is rebuilt for each resample from the resampled coincidences.
+
+OrdinalDistances = Callable[[FloatArray], FloatArray]
+"""Totals ``n_c`` (last axis) to distances (last two axes), e.g. :func:`crowd.consensus.distances.ordinal_distances`."""
+
+
+def krippendorff_alpha_distance(
+    tasks: npt.ArrayLike, labels: npt.ArrayLike, distance: FloatArray | OrdinalDistances
+) -> float:
+    """Krippendorff's alpha with ``δ[c, k]`` between categories, or a function of the totals (ordinal).
+
+    ``labels`` index the rows of ``δ``; ``nan`` without two pairable values or
+    when every pair of values is at distance 0 (``D_e = 0``). With
+    ``nominal_distances(K)`` it equals :func:`krippendorff_alpha`.
+    """
+    counts = _pairable_counts_over(tasks, labels, _category_count(labels, distance))
+    return float(_distance_alpha_of(_distance_table(counts, distance).sum(axis=0), distance))
+
+
+def bootstrap_alpha_distance(
+    tasks: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    distance: FloatArray | OrdinalDistances,
+    *,
+    rng: np.random.Generator,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+) -> Interval:
+    """:func:`krippendorff_alpha_distance` with a percentile bootstrap interval over tasks.
+
+    Resampling as in :func:`bootstrap_agreement`: multinomial task weights
+    applied to a per-task table, never a rebuilt answer set.
+    """
+    if n_resamples < 1 or not 0.0 < level < 1.0:
+        raise ValueError("n_resamples must be at least 1 and level inside (0, 1)")
+    counts = _pairable_counts_over(tasks, labels, _category_count(labels, distance))
+    table = _distance_table(counts, distance)
+    draws = _resample_totals(table, rng, n_resamples)
+    return _interval(_distance_alpha_of(table.sum(axis=0), distance), _distance_alpha_of(draws, distance), level)
+
+
+def _category_count(labels: npt.ArrayLike, distance: FloatArray | OrdinalDistances) -> int:
+    if callable(distance):
+        largest: int = int(np.max(np.asarray(labels), initial=-1))
+        return largest + 1
+    matrix = np.asarray(distance)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError("distance must be a square matrix over the categories")
+    return int(matrix.shape[0])
+
+
+def _pairable_counts_over(tasks: npt.ArrayLike, labels: npt.ArrayLike, n_categories: int) -> FloatArray:
+    """:func:`_pairable_counts` with exactly ``n_categories`` columns (labels must index them)."""
+    label_index = np.asarray(labels, dtype=np.intp)
+    if label_index.size and (label_index.min() < 0 or label_index.max() >= n_categories):
+        raise ValueError("labels must index the rows of the distance matrix")
+    counts = _pairable_counts(tasks, label_index)
+    padded = np.zeros((len(counts), n_categories))
+    padded[:, : counts.shape[1]] = counts
+    return padded
+
+
+def _coincidences(counts: FloatArray) -> FloatArray:
+    """Per task the coincidence matrix ``(n_uc n_uk - [c = k] n_uc) / (m_u - 1)``, tasks × C × C."""
+    m = counts.sum(axis=1)
+    outer = counts[:, :, np.newaxis] * counts[:, np.newaxis, :]
+    index = np.arange(counts.shape[1])
+    outer[:, index, index] -= counts
+    coincidences: FloatArray = outer / (m - 1)[:, np.newaxis, np.newaxis]
+    return coincidences
+
+
+def _distance_table(counts: FloatArray, distance: FloatArray | OrdinalDistances) -> FloatArray:
+    """Per task: ``m_u``, then ``Σ_ck o^u_ck δ_ck`` (fixed δ) or all of ``o^u`` (ordinal), then ``n_uc``."""
+    m = counts.sum(axis=1)
+    if callable(distance):
+        observed = _coincidences(counts).reshape(len(counts), -1)
+    else:
+        per_task = (counts * (counts @ distance)).sum(axis=1) - counts @ np.diagonal(distance)
+        observed = (per_task / np.maximum(m - 1, 1))[:, np.newaxis]
+    return np.column_stack([m, observed, counts])
+
+
+def _distance_alpha_of(totals: FloatArray, distance: FloatArray | OrdinalDistances) -> FloatArray:
+    """Alpha from (weighted) column sums of :func:`_distance_table`; last axis = columns."""
+    n = totals[..., 0]
+    if callable(distance):
+        width = round(math.sqrt(totals.shape[-1] - 1 + 0.25) - 0.5)  # C² + C columns after m
+        coincidences = totals[..., 1 : 1 + width * width].reshape(*totals.shape[:-1], width, width)
+        by_class = totals[..., 1 + width * width :]
+        delta = distance(by_class)
+        observed = (coincidences * delta).sum(axis=(-2, -1))
+    else:
+        observed, by_class, delta = totals[..., 1], totals[..., 2:], np.asarray(distance, dtype=np.float64)
+    expected = np.einsum("...c,...ck,...k->...", by_class, delta, by_class)  # Σ_ck n_c n_k δ_ck
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = 1.0 - (n - 1.0) * observed / expected
+    return np.where(expected > 1e-12 * np.maximum(n * n, 1.0), alpha, np.nan)
+
+
+def consensus_similarity(
+    tasks: npt.ArrayLike,
+    workers: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    consensus: npt.ArrayLike,
+    similarity: FloatArray,
+    n_workers: int | None = None,
+) -> WorkerAgreement:
+    """Per worker: the mean similarity ``s[l, consensus[i]]`` of their answers ``(i, l)`` to the task's consensus.
+
+    The graded counterpart of :func:`consensus_agreement` (which is this with
+    ``s`` the identity): for sets ``s`` is a Jaccard matrix, for grades e.g.
+    ``1 - |a - b| / (K - 1)``. Tasks whose consensus is negative are not counted.
+    """
+    target = np.asarray(consensus, dtype=np.intp)
+    answers = answer_arrays(tasks, workers, labels, n_tasks=len(target), n_workers=n_workers)
+    decided = target[answers.tasks] >= 0
+    scores = np.where(decided, similarity[answers.labels, np.maximum(target[answers.tasks], 0)], 0.0)
+    return _worker_shares(answers.workers, scores.astype(np.float64), decided, answers.n_workers)
