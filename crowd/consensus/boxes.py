@@ -48,7 +48,7 @@ import numpy as np
 from crowd.consensus.box_geometry import IOU_THRESHOLD, BoxSet, grade_boxes, match_box_sets
 from crowd.consensus.box_model import BoxFit, BoxWorkers, TaskClusters, cluster_answers, e_step, run_em
 from crowd.consensus.encoding import FloatArray
-from crowd.consensus.worker_scores import WorkerReliability, sort_key, worker_reliabilities
+from crowd.consensus.worker_scores import WorkerReliability, representative_workers, sort_key, worker_reliabilities
 
 __all__ = ["BoxAggregator", "BoxConsensus", "BoxParams", "cluster_answers", "match_box_sets"]
 
@@ -59,8 +59,9 @@ class BoxConsensus:
 
     ``confidence``: the probability that the kept set is exactly the real
     objects (kept ones real, dropped ones not; labels right);
-    ``stability``: the probability that one more answer, by a worker like
-    the crowd's average, keeps and drops the same candidates.
+    ``stability``: the probability that one more answer keeps and drops the
+    same candidates (the next worker is one of a few at quantiles of the
+    crowd's reliability, with equal chance; label changes are not counted).
     """
 
     boxes: tuple[dict[str, Any], ...]
@@ -86,6 +87,8 @@ class BoxParams:
     """The crowd's pooled ``recall``, ``false_rate``, ``spread`` (σ²), ``label_accuracy``, and ``prior_real``."""
     labels: tuple[str, ...]
     iou_threshold: float = IOU_THRESHOLD
+    next_workers: tuple[tuple[float, float], ...] = ()
+    """``(recall, false_rate)`` of workers at quantiles of the crowd's reliability: the next worker, for stability."""
 
     def worker_arrays(self, workers: Sequence[Hashable]) -> BoxWorkers:
         rows = [self.workers.get(worker, self.crowd) for worker in workers]
@@ -97,7 +100,7 @@ class BoxParams:
         labels = tuple(sorted(set(self.labels) | task.label_set()))
         workers = task.workers
         fit = e_step([task], self.worker_arrays(workers), {w: i for i, w in enumerate(workers)}, labels, self.crowd)
-        return _consensus_of(fit, self.crowd)[0]
+        return _consensus_of(fit, self.next_workers or ((self.crowd["recall"], self.crowd["false_rate"]),))[0]
 
     def project_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +108,7 @@ class BoxParams:
             "crowd": dict(self.crowd),
             "labels": list(self.labels),
             "iou_threshold": self.iou_threshold,
+            "next_workers": [list(pair) for pair in self.next_workers],
         }
 
     def worker_dict(self, worker: Hashable) -> dict[str, float]:
@@ -117,6 +121,7 @@ class BoxParams:
             crowd={k: float(v) for k, v in project["crowd"].items()},
             labels=tuple(project.get("labels", ())),
             iou_threshold=float(project.get("iou_threshold", IOU_THRESHOLD)),
+            next_workers=tuple((float(r), float(e)) for r, e in project.get("next_workers", ())),
         )
 
 
@@ -124,8 +129,8 @@ def _box_set(value: Sequence[Mapping[str, Any]] | BoxSet) -> BoxSet:
     return value if isinstance(value, BoxSet) else BoxSet.of(value)
 
 
-def _consensus_of(fit: BoxFit, crowd: Mapping[str, float]) -> list[BoxConsensus]:
-    flips = fit.flip_probability(crowd["recall"], crowd["false_rate"])
+def _consensus_of(fit: BoxFit, next_workers: Sequence[tuple[float, float]]) -> list[BoxConsensus]:
+    flips = np.mean([fit.flip_probability(r, e) for r, e in next_workers], axis=0)
     out = []
     for t, task in enumerate(fit.tasks):
         clusters = np.flatnonzero(fit.layout.cluster_task == t)
@@ -195,9 +200,14 @@ class BoxAggregator:
         workers = sorted({w for task in tasks for w in task.workers}, key=sort_key)
         labels = tuple(sorted(set(self.labels).union(*(task.label_set() for task in tasks))))
         fit, params, self.n_iter_ = run_em(tasks, workers, labels, self.prior_strength, self.max_iter, self.tol)
-        self.params_ = BoxParams(params.by_worker(workers), params.crowd, labels, self.iou_threshold)
-        self.results_ = dict(zip((t.task for t in tasks), _consensus_of(fit, params.crowd), strict=True))
-        self.workers_ = self._reliabilities(tasks, workers, fit.reliability(self.prior_strength), gold_sets)
+        reliability = fit.reliability(self.prior_strength)
+        work = np.bincount(fit.layout.pair_worker, minlength=len(workers))
+        chosen = representative_workers(reliability, work)
+        next_workers = tuple((float(params.workers.recall[i]), float(params.workers.false_rate[i])) for i in chosen)
+        self.params_ = BoxParams(params.by_worker(workers), params.crowd, labels, self.iou_threshold, next_workers)
+        consensus = _consensus_of(fit, next_workers or ((params.crowd["recall"], params.crowd["false_rate"]),))
+        self.results_ = dict(zip((t.task for t in tasks), consensus, strict=True))
+        self.workers_ = self._reliabilities(tasks, workers, reliability, gold_sets)
         return self
 
     def _reliabilities(

@@ -88,11 +88,17 @@ NEXT_WORKER_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 def crowd_quantiles(skill: npt.ArrayLike, weight: npt.ArrayLike) -> tuple[float, ...]:
     """The :data:`NEXT_WORKER_LEVELS` quantiles of the workers' skills, each worker weighted by their work."""
+    values = np.asarray(skill, dtype=np.float64)
+    return tuple(float(values[i]) for i in representative_workers(values, weight))
+
+
+def representative_workers(skill: npt.ArrayLike, weight: npt.ArrayLike) -> list[int]:
+    """The workers at the :data:`NEXT_WORKER_LEVELS` quantiles of skill, each worker weighted by their work."""
     values, weights = np.asarray(skill, dtype=np.float64), np.asarray(weight, dtype=np.float64)
-    keep = weights > 0
-    if not keep.any():
-        return ()
-    order = np.argsort(values[keep], kind="stable")
-    cumulative = np.cumsum(weights[keep][order])
+    candidates = np.flatnonzero(weights > 0)
+    if not candidates.size:
+        return []
+    order = candidates[np.argsort(values[candidates], kind="stable")]
+    cumulative = np.cumsum(weights[order])
     positions = np.searchsorted(cumulative, np.array(NEXT_WORKER_LEVELS) * cumulative[-1])
-    return tuple(float(v) for v in values[keep][order][np.minimum(positions, len(order) - 1)])
+    return [int(order[p]) for p in np.minimum(positions, len(order) - 1)]
