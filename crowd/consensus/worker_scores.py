@@ -1,15 +1,20 @@
 """Worker reliability for the open answer kinds (text, spans, boxes), with a credible interval.
 
-Each kind's model gives a worker a point estimate in ``[0, 1]`` (word
-accuracy, expected token F1, detection F1 times localisation IoU). Its
-interval comes from the worker's *answers*, each scored in ``[0, 1]``
-against the gold (gold answers) or against the consensus (other answers):
-a gold answer scoring ``s`` counts as ``s`` of a correct Bernoulli trial,
-a consensus-scored one as ``s`` of a soft one, and
+Reliability is on the scale of the kind's gold grading: for text the
+share of words right (about ``1 - WER``), for spans token F1, for boxes the
+IoU-weighted Jaccard of :func:`~crowd.consensus.box_geometry.grade_boxes`.
+Each of the worker's *answers* is scored on that scale against the gold
+(gold answers) or against the consensus (other answers): a gold answer
+scoring ``s`` counts as ``s`` of a correct Bernoulli trial, a
+consensus-scored one as ``s`` of a soft one, and
 :func:`crowd.consensus.reliability.reliability_interval` turns the counts
-into a Beta posterior and its equal-tailed interval. Counting answers
-rather than words, tokens or boxes keeps the interval honest: the words of
-one answer are not independent trials.
+into a Beta posterior (uniform prior) and its equal-tailed interval.
+Counting answers rather than words, tokens or boxes keeps the interval
+honest: the words of one answer are not independent trials.
+
+The point estimate is that posterior's mean, unless the kind's model
+estimates the quantity itself (text: the EM's word accuracy, which is also
+the vote's weight).
 """
 
 from __future__ import annotations
@@ -43,13 +48,13 @@ class WorkerReliability:
 
 def worker_reliabilities(
     workers: Sequence[Hashable],
-    reliability: npt.ArrayLike,
+    reliability: npt.ArrayLike | None,
     answer_worker: npt.ArrayLike,
     answer_score: npt.ArrayLike,
     answer_is_gold: npt.ArrayLike,
     level: float = INTERVAL_LEVEL,
 ) -> dict[Hashable, WorkerReliability]:
-    """Per worker id: the model's reliability with the interval of their scored answers.
+    """Per worker id: the reliability (``None``: the posterior mean) with the interval of their scored answers.
 
     ``answer_worker[j]`` is the index into ``workers`` of answer ``j``'s
     author, ``answer_score[j]`` its score in ``[0, 1]``, ``answer_is_gold[j]``
@@ -62,7 +67,10 @@ def worker_reliabilities(
     gold_correct, gold_seen = _sums(owner[gold], score[gold], n)
     soft_correct, soft_seen = _sums(owner[~gold], score[~gold], n)
     low, high = reliability_interval(gold_correct, gold_seen, soft_correct, soft_seen, level=level)
-    point = np.asarray(reliability, dtype=np.float64)
+    if reliability is None:
+        point = (1.0 + gold_correct + soft_correct) / (2.0 + gold_seen + soft_seen)
+    else:
+        point = np.asarray(reliability, dtype=np.float64)
     return {
         worker: WorkerReliability(
             float(point[w]), float(low[w]), float(high[w]), int(gold_seen[w] + soft_seen[w]), int(gold_seen[w])

@@ -62,6 +62,12 @@ def test_worker_reliabilities_count_gold_and_soft_answers() -> None:
     assert a.to_dict()["gold_answers"] == 1
 
 
+def test_without_a_model_estimate_reliability_is_the_posterior_mean() -> None:
+    standing = worker_reliabilities(["a"], None, [0, 0, 0], [1.0, 0.5, 1.0], [True, False, False])
+    assert standing["a"].reliability == pytest.approx((1 + 2.5) / (2 + 3))
+    assert standing["a"].low < standing["a"].reliability < standing["a"].high
+
+
 def test_crowd_quantiles_weigh_workers_by_their_work() -> None:
     assert crowd_quantiles([0.2, 0.9], [1, 19]) == (0.9, 0.9, 0.9, 0.9, 0.9)
     assert crowd_quantiles([0.2, 0.9], [1, 1]) == (0.2, 0.2, 0.2, 0.9, 0.9)
