@@ -564,9 +564,8 @@ def print_table(report: dict[str, dict[str, Any]]) -> None:
     print(f"  online step, one task: {spans['online_step_us']:.0f} µs")
     boxes = report["synthetic_boxes"]["mean"]
     seeds = report["synthetic_boxes"]["seeds"]
-    print(
-        f"\nsynthetic boxes (mean of seeds {seeds}; 400 images, {boxes['ours_objects']:.0f} objects, 40 workers, 5 each)"
-    )
+    objects = boxes["ours_objects"]
+    print(f"\nsynthetic boxes (mean of seeds {seeds}; 400 images, {objects:.0f} objects, 40 workers, 5 answers each)")
     print(f"  {'method':<24}{'mean IoU':>9}{'missed':>8}{'extra':>8}{'skill ρ':>9}{'fit s':>8}")
     for name, key in (("ours (EM)", "ours"), ("IoU-matched mean", "mean")):
         figures = boxes[f"{key}_mean_iou"], boxes[f"{key}_missed"], boxes[f"{key}_extra"]

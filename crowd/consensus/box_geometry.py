@@ -113,6 +113,9 @@ def match_box_sets(
         allowed &= ~differ
     else:
         cost = cost + label_penalty * differ
+    if allowed.sum(axis=0).max() <= 1 and allowed.sum(axis=1).max() <= 1:  # no two pairs compete: take them all
+        rows, columns = np.nonzero(allowed)
+        return rows, columns, iou[rows, columns]
     rows, columns = min_cost_matching(np.where(allowed, cost, _FORBIDDEN))
     keep = allowed[rows, columns]
     return rows[keep], columns[keep], iou[rows[keep], columns[keep]]
