@@ -561,7 +561,7 @@ class RedisBroker:
             await pubsub.psubscribe(self.keys.channel_pattern)
             await self._pump(pubsub)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def _pump(self, pubsub: PubSub) -> None:
         """Dispatch messages until the connection fails or falls silent."""
