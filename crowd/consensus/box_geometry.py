@@ -15,7 +15,7 @@ leave a third box unmatched that the assignment would have matched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ class BoxSet:
         return len(self.labels)
 
     @classmethod
-    def of(cls, value: Sequence[Mapping[str, Any]]) -> BoxSet:
+    def of(cls, value: object) -> BoxSet:
         """Parse ``[{"x", "y", "w", "h", "label"}]``; raises ``ValueError`` on a malformed box."""
         if not isinstance(value, list | tuple):
             raise ValueError("a boxes answer is a list of {x, y, w, h, label} objects")

@@ -49,8 +49,9 @@ from typing import Any
 
 import numpy as np
 
+from crowd.consensus.box_em import e_step, run_em
 from crowd.consensus.box_geometry import IOU_THRESHOLD, BoxSet, grade_boxes, match_box_sets
-from crowd.consensus.box_model import BoxFit, BoxWorkers, TaskClusters, cluster_answers, e_step, run_em
+from crowd.consensus.box_model import BoxFit, BoxWorkers, TaskClusters, cluster_answers
 from crowd.consensus.worker_scores import WorkerReliability, representative_workers, sort_key, worker_reliabilities
 
 __all__ = ["BoxAggregator", "BoxConsensus", "BoxParams", "cluster_answers", "match_box_sets"]

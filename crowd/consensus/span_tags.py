@@ -49,7 +49,7 @@ class Span:
         return {"start": self.start, "end": self.end, "label": self.label}
 
 
-def parse_spans(value: Sequence[Mapping[str, Any]]) -> tuple[Span, ...]:
+def parse_spans(value: object) -> tuple[Span, ...]:
     """Parse ``[{"start", "end", "label"}]`` (integers ``0 <= start < end``); raises ``ValueError`` on a bad span."""
     if not isinstance(value, list | tuple):
         raise ValueError("a spans answer is a list of {start, end, label} objects")

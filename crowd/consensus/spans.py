@@ -102,7 +102,7 @@ class TaskTags:
 def _spans(value: SpanValue) -> tuple[Span, ...]:
     if all(isinstance(item, Span) for item in value):
         return tuple(sorted(item for item in value if isinstance(item, Span)))
-    return parse_spans(value)  # type: ignore[arg-type]
+    return parse_spans(value)
 
 
 @dataclass(frozen=True)
