@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crowd.consensus.text import TextAggregator, TextParams
 from crowd.consensus.text_quality import (
@@ -168,3 +170,25 @@ def test_text_alpha_is_one_for_perfect_agreement_and_lower_otherwise() -> None:
     noisy = [*same[:-1], ("3", "b", "something else entirely")]
     assert text_alpha(noisy, rng) < 1.0
     assert math.isnan(text_alpha([("1", "a", "x")], rng))
+
+
+sentences = st.lists(st.sampled_from(["the", "cat", "sat", "hat", "on", "mat"]), max_size=6).map(" ".join)
+answer_rows = st.lists(
+    st.tuples(st.sampled_from(["t1", "t2", "t3"]), st.sampled_from(["ann", "bob", "cy", "dee"]), sentences),
+    min_size=1,
+    max_size=14,
+    unique_by=lambda row: (row[0], row[1]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(answer_rows, st.data())
+def test_any_row_order_gives_the_same_fit(rows: Rows, data: st.DataObject) -> None:
+    order = data.draw(st.permutations(range(len(rows))))
+    first, second = TextAggregator().fit(rows), TextAggregator().fit([rows[i] for i in order])
+    assert first.results_ == second.results_
+    assert first.params_ == second.params_
+    for result in first.results_.values():
+        assert 0.0 <= result.confidence <= 1.0
+        assert 0.0 <= result.stability <= 1.0
+        assert all(0.0 < c <= 1.0 for c in result.word_confidence)
