@@ -148,3 +148,7 @@ def test_box_alpha_golden() -> None:
     # One object drawn by p only: unit values (box, nothing): D_o = 1 · 2 / 1 / 2 = 1; D_e over the pair = 1.
     assert box_alpha([("1", "p", [a]), ("1", "q", [])], rng) == pytest.approx(0.0)
     assert math.isnan(box_alpha([("1", "p", [a])], rng))
+
+
+def test_empty_fit() -> None:
+    assert BoxAggregator().fit([]).results_ == {}

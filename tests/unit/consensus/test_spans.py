@@ -197,3 +197,10 @@ def test_pairwise_f1_and_token_alpha() -> None:
     units = np.concatenate([np.arange(8), np.arange(8), 8 + np.arange(8), 8 + np.arange(8)])
     assert token_alpha(rows, texts) == pytest.approx(krippendorff_alpha(units, np.concatenate(tags)))
     assert math.isnan(token_alpha([]))
+
+
+def test_empty_inputs() -> None:
+    assert SpanAggregator().fit([]).results_ == {}
+    blank = SpanAggregator(labels=["PER"]).fit([("t", "a", []), ("t", "b", [])], texts={"t": "hello world"})
+    assert blank.results_["t"].spans == ()
+    assert 0.5 < blank.results_["t"].confidence < 1.0  # two answers agree on "outside" for both tokens

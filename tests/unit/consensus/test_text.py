@@ -192,3 +192,9 @@ def test_any_row_order_gives_the_same_fit(rows: Rows, data: st.DataObject) -> No
         assert 0.0 <= result.confidence <= 1.0
         assert 0.0 <= result.stability <= 1.0
         assert all(0.0 < c <= 1.0 for c in result.word_confidence)
+
+
+def test_empty_fit() -> None:
+    model = TextAggregator().fit([])
+    assert model.results_ == {}
+    assert model.workers_ == {}
