@@ -22,7 +22,9 @@ picked up when present).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import statistics
 import sys
@@ -512,12 +514,24 @@ SECTIONS: list[Section] = [
 
 
 def all_sections() -> list[Section]:
-    """Ours, then those of ``bench/kinds_open.py`` if that module exists."""
-    try:
-        extra = importlib.import_module("kinds_open")
-    except ModuleNotFoundError:
-        return SECTIONS
-    return SECTIONS + list(getattr(extra, "SECTIONS", []))
+    """Ours, then the open-ended kinds of ``bench/kinds_open.py`` (text,
+    spans, boxes) as one more section."""
+    return [*SECTIONS, Section("open", open_kinds_section)]
+
+
+def open_kinds_section(options: Options) -> SectionReport:
+    """``bench/kinds_open.py``'s three sections (CrowdSpeech against ROVER
+    and HRRASA, synthetic spans and boxes), measured in this run."""
+    kinds_open = importlib.import_module("kinds_open")
+    measured = kinds_open.sections(options.datasets, options.quick)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        kinds_open.print_table(measured)
+    return SectionReport(
+        lines=printed.getvalue().rstrip("\n").splitlines(),
+        rows=[{"section": name, **value} for name, value in measured.items()],
+        checks=kinds_open.checks(measured),
+    )
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
+from crowd.aggregate_open import KINDS as OPEN_KINDS
+from crowd.aggregate_open import aggregate_open
 from crowd.consensus.comparisons import LEFT, RIGHT, TIE, Comparisons
 from crowd.consensus.encoding import IntArray
 from crowd.consensus.multilabel import MultiLabelModel, set_confidence
@@ -54,12 +56,19 @@ class InputError(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags ``crowd aggregate`` gains for the other kinds."""
-    parser.add_argument("--kind", choices=KINDS, default="choice", help="answer kind of ANSWERS.csv (default choice)")
+    parser.add_argument(
+        "--kind", choices=(*KINDS, *OPEN_KINDS), default="choice", help="answer kind of ANSWERS.csv (default choice)"
+    )
     parser.add_argument("--pairs-out", metavar="P.csv", help="pairwise: write task,winner,confidence here")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``crowd aggregate --kind K`` for K other than ``choice``; returns the exit status."""
+    if args.kind in OPEN_KINDS:  # answers not drawn from a list: crowd.aggregate_open
+        if getattr(args, "pairs_out", None):
+            print("crowd aggregate: --pairs-out needs --kind pairwise", file=sys.stderr)
+            return EXIT_USAGE
+        return aggregate_open(args.kind, args.answers, args.out, args.gold, args.workers_out)
     try:
         result = AGGREGATORS[args.kind](args.answers, args.gold)
         if args.workers_out:

@@ -126,3 +126,21 @@ def test_choice_is_still_the_default(tmp_path: Path, capsys: pytest.CaptureFixtu
     answers = write(tmp_path / "a.csv", "task,worker,label\nt1,ann,cat\nt1,bob,cat\n")
     assert run(answers) == 0
     assert rows(capsys.readouterr().out)[0]["label"] == "cat"
+
+
+def test_the_open_kinds_run_through_the_same_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    answers = write(
+        tmp_path / "text.csv",
+        "task,worker,text\nt1,a,The cat sat\nt1,b,the cat sat\nt1,c,the bat sat\nt2,a,hello world\nt2,b,Hello world\n",
+    )
+    assert run(answers, "--kind", "text") == 0
+    found = {row["task"]: row for row in rows(capsys.readouterr().out)}
+    assert found["t1"]["text"] == "the cat sat"
+    assert found["t2"]["text"] == "hello world"
+    assert 0 < float(found["t1"]["confidence"]) <= 1
+
+
+def test_pairs_out_is_refused_for_the_open_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    answers = write(tmp_path / "text.csv", "task,worker,text\nt1,a,x\n")
+    assert run(answers, "--kind", "text", "--pairs-out", str(tmp_path / "p.csv")) == 2
+    assert "--pairs-out needs --kind pairwise" in capsys.readouterr().err
